@@ -1,0 +1,71 @@
+"""One hierarchy of errors.
+
+Task code raises :class:`TradewindSkipException` to skip itself and
+:class:`TradewindFailException` to fail without using its remaining retries; the Airflow
+compatibility layer maps ``AirflowSkipException`` and ``AirflowFailException`` onto them.
+"""
+
+from __future__ import annotations
+
+
+class TradewindException(Exception):
+    """Base of every error Tradewind raises on purpose."""
+
+
+class DagDefinitionError(TradewindException):
+    """A DAG file describes something that cannot run: a cycle, a duplicate id, a bad value."""
+
+
+class DuplicateTaskIdError(DagDefinitionError):
+    """Two tasks in one DAG have the same id."""
+
+
+class DagCycleError(DagDefinitionError):
+    """The task graph has a cycle; the message names the tasks in it."""
+
+
+class ParamValidationError(TradewindException):
+    """A param's default or its value from ``dag_run.conf`` fails the param's schema."""
+
+
+class TemplateError(TradewindException):
+    """A Jinja template could not be loaded or rendered."""
+
+
+class XComError(TradewindException):
+    """A value could not be pushed to or pulled from XCom."""
+
+
+class UnknownDagError(TradewindException):
+    """No DAG with the given id is defined in the folder."""
+
+
+class TradewindSkipException(TradewindException):
+    """Raised by task code: mark this task instance ``skipped``."""
+
+
+class TradewindFailException(TradewindException):
+    """Raised by task code: mark this task instance ``failed`` and do not retry it."""
+
+
+class TradewindTaskTimeout(TradewindException):
+    """The task ran longer than its ``execution_timeout``."""
+
+
+class TradewindSensorTimeout(TradewindFailException):
+    """A sensor waited longer than its ``timeout``; it fails without retry (or skips if
+    ``soft_fail``)."""
+
+
+class VariableNotFound(TradewindException, KeyError):
+    """No variable with that key and no default was given."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "variable not found"
+
+
+class ConnectionNotFound(TradewindException, KeyError):
+    """No connection with that id."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "connection not found"

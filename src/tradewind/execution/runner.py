@@ -1,0 +1,281 @@
+"""Runs one try of one task instance and reports how it ended.
+
+The runner builds the context, resolves params, builds the concrete task for a map index,
+renders templates, runs ``execute`` under the execution timeout, pushes the result to XCom,
+runs the task's callbacks, and returns a :class:`TryOutcome`. It does not decide what runs
+next: the caller (``dags test`` or a worker's supervisor) hands the outcome to the
+orchestrator.
+
+>>> from tradewind.sdk import DAG, task
+>>> from tradewind.xcom.memory import MemoryXComBackend
+>>> from tradewind.execution.client import InProcessClient
+>>> from tradewind.execution.runtime import DagRunInfo
+>>> from datetime import datetime, timezone
+>>> with DAG("doc_runner") as d:
+...     @task
+...     def two():
+...         return 2
+...     _ = two()
+>>> now = datetime(2024, 1, 1, tzinfo=timezone.utc)
+>>> run = DagRunInfo("doc_runner", "manual__x", now, now, now, now)
+>>> out = run_task_try(d.get_task("two"), run, client=InProcessClient(MemoryXComBackend()))
+>>> out.state
+<TaskInstanceState.SUCCESS: 'success'>
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from tradewind.exceptions import (
+    ParamValidationError,
+    TradewindFailException,
+    TradewindSkipException,
+    XComError,
+)
+from tradewind.execution.client import ExecutionClient
+from tradewind.execution.context import build_context
+from tradewind.execution.retry import retry_delay_for
+from tradewind.execution.runtime import DagRunInfo, RuntimeTaskInstance
+from tradewind.execution.task_log import LineSink, capture_task_output
+from tradewind.execution.timeout import execution_timeout
+from tradewind.sdk.context import set_current_context
+from tradewind.sdk.secrets_access import use_reader
+from tradewind.states import TaskInstanceState
+from tradewind.xcom.base import RETURN_VALUE
+
+if TYPE_CHECKING:
+    from tradewind.sdk.abstractoperator import AbstractOperator
+
+log = logging.getLogger("tradewind.task")
+
+
+@dataclass
+class TryOutcome:
+    """How one try ended: the state to record and what the orchestrator must act on."""
+
+    state: TaskInstanceState
+    start_date: datetime
+    end_date: datetime
+    error: str | None = None
+    #: When the next try may start (``up_for_retry`` only).
+    next_retry_at: datetime | None = None
+    #: Downstream task ids to mark ``skipped`` (branching, short-circuit).
+    skip_downstream: list[str] = field(default_factory=list)
+    #: Length of each pushed list/dict value, by XCom key (drives mapping downstream).
+    xcom_lengths: dict[str, int] = field(default_factory=dict)
+    #: XCom keys this try pushed.
+    pushed_keys: list[str] = field(default_factory=list)
+    rendered_map_index: str | None = None
+
+    @property
+    def duration(self) -> float:
+        return (self.end_date - self.start_date).total_seconds()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _mapping_keys(task: AbstractOperator) -> set[str]:
+    """XCom keys of ``task`` that a downstream mapped task expands over."""
+    from tradewind.sdk.mapping import MappedOperator
+
+    keys: set[str] = set()
+    if task.dag is None:
+        return keys
+    for down_id in task.downstream_task_ids:
+        down = task.dag.task_dict.get(down_id)
+        if isinstance(down, MappedOperator):
+            for ref in down.expand_input.references():
+                for op, key in ref.iter_references():
+                    if op.task_id == task.task_id:
+                        keys.add(key)
+    return keys
+
+
+def _resolve_params(task: AbstractOperator, conf: Mapping[str, Any]) -> dict[str, Any]:
+    from tradewind.sdk.params import ParamsDict
+
+    merged = ParamsDict()
+    if task.dag is not None:
+        merged.update_params(task.dag.params)
+    task_params = getattr(task, "params", None)
+    if isinstance(task_params, ParamsDict):
+        merged.update_params(task_params)
+    return merged.resolve(conf)
+
+
+def _run_callbacks(callbacks: Any, context: Mapping[str, Any], kind: str) -> None:
+    if not callbacks:
+        return
+    for cb in callbacks if isinstance(callbacks, (list, tuple)) else [callbacks]:
+        try:
+            cb(context)
+        except Exception:
+            log.exception("%s callback %r failed", kind, getattr(cb, "__name__", cb))
+
+
+def _push_result(ti: RuntimeTaskInstance, task: Any, result: Any, outcome: TryOutcome) -> None:
+    if task.multiple_outputs and result is not None:
+        if not isinstance(result, dict) or not all(isinstance(k, str) for k in result):
+            raise XComError(
+                f"task {task.task_id!r} has multiple_outputs=True and must return a dict with "
+                f"str keys, got {type(result).__name__}"
+            )
+        for key, value in result.items():
+            _push(ti, key, value, outcome)
+    if result is not None:
+        _push(ti, RETURN_VALUE, result, outcome)
+    for key in sorted(_mapping_keys(task)):
+        # A downstream task expands over this key: it must hold a list or a dict.
+        if key not in outcome.pushed_keys:
+            raise XComError(f"task {task.task_id!r} did not push XCom {key!r} for task mapping")
+        if key not in outcome.xcom_lengths:
+            value = result if key == RETURN_VALUE else result[key]
+            raise XComError(
+                f"task {task.task_id!r} pushed an unmappable type {type(value).__name__!r} "
+                f"under XCom {key!r}; a value that is expanded over must be a list or dict"
+            )
+
+
+def _push(ti: RuntimeTaskInstance, key: str, value: Any, outcome: TryOutcome) -> None:
+    ti.xcom_push(key, value)
+    outcome.pushed_keys.append(key)
+    if isinstance(value, (list, tuple, dict)):
+        outcome.xcom_lengths[key] = len(value)
+
+
+def run_task_try(
+    task: AbstractOperator,
+    dag_run: DagRunInfo,
+    *,
+    client: ExecutionClient,
+    map_index: int = -1,
+    try_number: int = 1,
+    log_sink: LineSink | None = None,
+    mapped_upstreams: frozenset[str] = frozenset(),
+) -> TryOutcome:
+    """Run one try; never raises for task errors (they become the outcome's state).
+
+    ``mapped_upstreams`` names upstream tasks that are mapped, so their output is pulled as
+    a list. ``log_sink`` receives each log line of the try.
+    """
+    sink = log_sink or (lambda line: None)
+    with capture_task_output(sink):
+        return _run(task, dag_run, client, map_index, try_number, mapped_upstreams)
+
+
+def _run(
+    task: AbstractOperator,
+    dag_run: DagRunInfo,
+    client: ExecutionClient,
+    map_index: int,
+    try_number: int,
+    mapped_upstreams: frozenset[str],
+) -> TryOutcome:
+    start = _now()
+    ti = RuntimeTaskInstance(
+        task=task,
+        dag_run=dag_run,
+        map_index=map_index,
+        try_number=try_number,
+        client=client,
+        mapped_upstreams=mapped_upstreams,
+    )
+    ti.start_date = start
+    outcome = TryOutcome(state=TaskInstanceState.RUNNING, start_date=start, end_date=start)
+    context: dict[str, Any] = {}
+    concrete: Any = task
+    log.info(
+        "Starting %s%s, try %s of %s",
+        task.task_id,
+        f"[{map_index}]" if map_index >= 0 else "",
+        try_number,
+        task.retries + 1,
+    )
+    try:
+        with use_reader(client):  # type: ignore[arg-type]
+            client.xcom_clear(dag_run.dag_id, dag_run.run_id, task.task_id, map_index)
+            params = _resolve_params(task, dag_run.conf)
+            context = dict(build_context(ti, task, params))
+            with set_current_context(context):  # type: ignore[arg-type]
+                if task.is_mapped:
+                    concrete = task.unmap(context, map_index)  # type: ignore[attr-defined]
+                else:
+                    concrete = copy.copy(task)
+                ti.task = concrete
+                context["task"] = concrete
+                concrete.render_template_fields(context)
+                _run_callbacks(concrete.on_execute_callback, context, "on_execute")
+                timeout = concrete.execution_timeout
+                with execution_timeout(
+                    timeout.total_seconds() if isinstance(timeout, timedelta) else None,
+                    on_kill=concrete.on_kill,
+                ):
+                    concrete.pre_execute(context)
+                    result = concrete.execute(context)
+                    concrete.post_execute(context, result)
+                # As in Airflow, a branch that skipped tasks does not push its result.
+                if concrete.do_xcom_push and not _branch_skipped(concrete, ti):
+                    _push_result(ti, concrete, result, outcome)
+                outcome.state = TaskInstanceState.SUCCESS
+                outcome.skip_downstream = list(ti.skipped_downstream)
+                _render_map_index(concrete, context, outcome)
+                log.info("Marking task as SUCCESS.")
+                _run_callbacks(concrete.on_success_callback, context, "on_success")
+    except TradewindSkipException as err:
+        outcome.state = TaskInstanceState.SKIPPED
+        log.info("Skipping task: %s", err)
+        _run_callbacks(getattr(concrete, "on_skipped_callback", None), context, "on_skipped")
+    except (Exception, SystemExit) as err:  # a task's failure must never escape the runner
+        outcome.error = "".join(traceback.format_exception(err))
+        log.error("Task failed with exception\n%s", outcome.error.rstrip())
+        context["exception"] = err
+        no_retry = isinstance(err, (TradewindFailException, ParamValidationError))
+        if not no_retry and try_number <= task.retries:
+            delay = retry_delay_for(
+                retry_delay=task.retry_delay,
+                exponential_backoff=task.retry_exponential_backoff,
+                max_retry_delay=task.max_retry_delay,
+                try_number=try_number,
+                dag_id=dag_run.dag_id,
+                task_id=task.task_id,
+                logical_date=dag_run.logical_date,
+            )
+            outcome.state = TaskInstanceState.UP_FOR_RETRY
+            outcome.next_retry_at = _now() + delay
+            log.info("Marking task as UP_FOR_RETRY; next try in %s", delay)
+            _run_callbacks(getattr(concrete, "on_retry_callback", None), context, "on_retry")
+        else:
+            outcome.state = TaskInstanceState.FAILED
+            log.info("Marking task as FAILED.")
+            _run_callbacks(getattr(concrete, "on_failure_callback", None), context, "on_failure")
+    outcome.end_date = _now()
+    return outcome
+
+
+def _branch_skipped(task: Any, ti: RuntimeTaskInstance) -> bool:
+    return bool(task.is_branching and ti.skipped_downstream)
+
+
+def _render_map_index(task: Any, context: Mapping[str, Any], outcome: TryOutcome) -> None:
+    template = getattr(task, "map_index_template", None)
+    if not template:
+        return
+    from tradewind.execution.templating import render_string
+
+    try:
+        outcome.rendered_map_index = str(render_string(task, template, context))
+    except Exception as err:
+        log.warning("Could not render map_index_template: %s", err)
+
+
+#: Signature of something that runs a try (the runner itself, or a remote stand-in).
+TryRunner = Callable[..., TryOutcome]

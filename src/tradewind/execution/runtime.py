@@ -1,0 +1,162 @@
+"""What a running task sees of its run and of itself: ``dag_run`` and ``ti`` in the context."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from tradewind.exceptions import XComError
+from tradewind.xcom.base import RETURN_VALUE, XComKey
+
+if TYPE_CHECKING:
+    from tradewind.execution.client import ExecutionClient
+    from tradewind.sdk.abstractoperator import AbstractOperator
+
+_NOTSET: Any = object()
+
+
+@dataclass
+class DagRunInfo:
+    """The run a task belongs to (``dag_run`` in templates), as plain data."""
+
+    dag_id: str
+    run_id: str
+    logical_date: datetime | None
+    data_interval_start: datetime | None
+    data_interval_end: datetime | None
+    run_after: datetime
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    run_type: str = "manual"
+    conf: dict[str, Any] = field(default_factory=dict)
+    state: str = "running"
+    triggered_by: str = "test"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in self.__dict__.items()
+        }
+
+
+class RuntimeTaskInstance:
+    """``ti`` / ``task_instance`` in the context: identity, XCom access, downstream skips."""
+
+    def __init__(
+        self,
+        *,
+        task: AbstractOperator,
+        dag_run: DagRunInfo,
+        map_index: int,
+        try_number: int,
+        client: ExecutionClient,
+        mapped_upstreams: frozenset[str] = frozenset(),
+    ) -> None:
+        self.task = task
+        self.dag_id = dag_run.dag_id
+        self.run_id = dag_run.run_id
+        self.task_id = task.task_id
+        self.map_index = map_index
+        self.try_number = try_number
+        self.max_tries = task.retries
+        self.dag_run = dag_run
+        self.logical_date = dag_run.logical_date
+        self.hostname = socket.gethostname()
+        self.state = "running"
+        self.start_date: datetime | None = None
+        self.rendered_map_index: str | None = None
+        self._client = client
+        self._mapped_upstreams = mapped_upstreams
+        #: Task ids this try asked to skip (branching, short-circuit).
+        self.skipped_downstream: list[str] = []
+
+    @property
+    def log(self) -> logging.Logger:
+        return logging.getLogger("tradewind.task")
+
+    # -- XCom --------------------------------------------------------------------------
+    def xcom_push(self, key: str, value: Any) -> None:
+        """Store ``value`` under ``key`` for this task instance."""
+        if not isinstance(key, str) or not key:
+            raise XComError(f"task {self.task_id!r}: XCom key must be a non-empty string")
+        try:
+            self._client.xcom_set(
+                XComKey(self.dag_id, self.run_id, self.task_id, self.map_index, key), value
+            )
+        except TypeError as err:
+            raise XComError(f"task {self.task_id!r} cannot push XCom {key!r}: {err}") from None
+
+    def xcom_pull(
+        self,
+        task_ids: str | list[str] | None = None,
+        dag_id: str | None = None,
+        key: str = RETURN_VALUE,
+        include_prior_dates: bool = False,
+        *,
+        map_indexes: int | list[int] | None = _NOTSET,
+        default: Any = None,
+        run_id: str | None = None,
+    ) -> Any:
+        """Pull values pushed in this run, with Airflow's rules.
+
+        ``task_ids=None`` means this task. Without ``map_indexes``, a task's values across
+        map indexes come back: one value as itself, several as a list, none as ``None``.
+        With ``map_indexes``, exactly those rows are fetched and missing ones give ``default``.
+        """
+        dag_id = dag_id or self.dag_id
+        run_id = run_id or self.run_id
+        single_task = task_ids is None or isinstance(task_ids, str)
+        ids = [task_ids or self.task_id] if single_task else list(task_ids)  # type: ignore[arg-type]
+        if map_indexes is _NOTSET:
+            out: list[Any] = []
+            for tid in ids:
+                values = [v for _, v in self._client.xcom_get_all(dag_id, run_id, tid, key)]
+                if single_task:
+                    if not values:
+                        return None
+                    return values[0] if len(values) == 1 else values
+                out.extend(values or [None])
+            return out
+        single_index = map_indexes is None or isinstance(map_indexes, int)
+        indexes = [map_indexes] if single_index else list(map_indexes)  # type: ignore[arg-type]
+        results = []
+        for tid in ids:
+            for idx in indexes:
+                mi = -1 if idx is None else idx
+                try:
+                    results.append(self._client.xcom_get(XComKey(dag_id, run_id, tid, mi, key)))
+                except KeyError:
+                    results.append(default)
+        return results[0] if single_task and single_index else results
+
+    def resolve_upstream_output(self, task_id: str, key: str) -> Any:
+        """An XComArg's value: a mapped producer gives the list of its values (by map index);
+        a missing ``return_value`` is ``None``; a missing other key is an error."""
+        if task_id in self._mapped_upstreams:
+            return [v for _, v in self._client.xcom_get_all(self.dag_id, self.run_id, task_id, key)]
+        try:
+            return self._client.xcom_get(XComKey(self.dag_id, self.run_id, task_id, -1, key))
+        except KeyError:
+            if key == RETURN_VALUE:
+                return None
+            raise XComError(
+                f"task {self.task_id!r} needs XCom {key!r} from {task_id!r}, which was not pushed"
+            ) from None
+
+    # -- flow control --------------------------------------------------------------------
+    def skip_downstream(self, task_ids: list[str]) -> None:
+        """Ask the orchestrator to skip these (downstream) tasks once this try ends."""
+        self.skipped_downstream.extend(t for t in task_ids if t not in self.skipped_downstream)
+
+    def get_template_context(self) -> Any:
+        from tradewind.sdk.context import get_current_context
+
+        return get_current_context()
+
+    def __repr__(self) -> str:
+        return (
+            f"<TaskInstance: {self.dag_id}.{self.task_id} {self.run_id} "
+            f"map_index={self.map_index} try={self.try_number}>"
+        )

@@ -1,0 +1,20 @@
+"""Built-in operators, with Airflow's names.
+
+>>> from tradewind.operators import BashOperator, PythonOperator
+"""
+
+from tradewind.operators.bash import BashOperator
+from tradewind.operators.empty import EmptyOperator
+from tradewind.operators.python import (
+    BranchPythonOperator,
+    PythonOperator,
+    ShortCircuitOperator,
+)
+
+__all__ = [
+    "BashOperator",
+    "BranchPythonOperator",
+    "EmptyOperator",
+    "PythonOperator",
+    "ShortCircuitOperator",
+]

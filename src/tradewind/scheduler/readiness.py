@@ -1,0 +1,150 @@
+"""Trigger rules: from the states of a task's direct upstream task instances, decide whether
+it runs now, waits, or is skipped / upstream-failed without running.
+
+Pure: the caller counts states (:class:`UpstreamCounts`) and applies the :class:`Decision`.
+Semantics follow Airflow's trigger-rule dependency with ``flag_upstream_failed`` (as its
+scheduler runs it): a mapped upstream counts once per expanded task instance, and rules like
+``one_success`` fire before every upstream is done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+
+from tradewind.sdk.trigger_rule import TriggerRule
+from tradewind.states import TaskInstanceState as TI
+
+
+class Decision(str, Enum):
+    RUN = "run"
+    WAIT = "wait"
+    SKIP = "skip"
+    UPSTREAM_FAILED = "upstream_failed"
+
+
+@dataclass(frozen=True)
+class UpstreamCounts:
+    """Finished states among the direct upstream task instances, and how many there are."""
+
+    upstream: int
+    success: int = 0
+    skipped: int = 0
+    failed: int = 0
+    upstream_failed: int = 0
+    removed: int = 0
+    upstream_setup: int = 0
+    success_setup: int = 0
+    skipped_setup: int = 0
+
+    @property
+    def done(self) -> int:
+        return self.success + self.skipped + self.failed + self.upstream_failed + self.removed
+
+    @classmethod
+    def from_states(cls, states: Iterable[tuple[TI | None, bool]]) -> UpstreamCounts:
+        """Count ``(state, is_setup)`` pairs, one per upstream task instance.
+
+        >>> UpstreamCounts.from_states([(TI.SUCCESS, False), (None, False)]).success
+        1
+        """
+        c = {"success": 0, "skipped": 0, "failed": 0, "upstream_failed": 0, "removed": 0}
+        total = setups = success_setup = skipped_setup = 0
+        for state, is_setup in states:
+            total += 1
+            setups += is_setup
+            if state is not None and state.value in c:
+                c[state.value] += 1
+                if is_setup and state is TI.SUCCESS:
+                    success_setup += 1
+                if is_setup and state is TI.SKIPPED:
+                    skipped_setup += 1
+        return cls(
+            upstream=total,
+            upstream_setup=setups,
+            success_setup=success_setup,
+            skipped_setup=skipped_setup,
+            **c,
+        )
+
+
+def decide(rule: TriggerRule, c: UpstreamCounts) -> Decision:
+    """Apply ``rule`` to the upstream counts.
+
+    >>> decide(TriggerRule.ALL_SUCCESS, UpstreamCounts(upstream=2, success=1, failed=1))
+    <Decision.UPSTREAM_FAILED: 'upstream_failed'>
+    >>> decide(TriggerRule.ONE_SUCCESS, UpstreamCounts(upstream=3, success=1))
+    <Decision.RUN: 'run'>
+    """
+    if c.upstream == 0 or rule is TriggerRule.ALWAYS:
+        return Decision.RUN
+    all_done = c.done >= c.upstream
+    failures = c.failed + c.upstream_failed
+    R = TriggerRule
+    if rule is R.ALL_SUCCESS:
+        if failures:
+            return Decision.UPSTREAM_FAILED
+        if c.skipped:
+            return Decision.SKIP
+        return Decision.RUN if c.upstream - c.success - c.removed <= 0 else Decision.WAIT
+    if rule is R.ALL_FAILED:
+        if c.success or c.skipped:
+            return Decision.SKIP
+        return Decision.RUN if c.upstream - failures - c.removed <= 0 else Decision.WAIT
+    if rule is R.ALL_DONE:
+        return Decision.RUN if all_done else Decision.WAIT
+    if rule is R.ALL_DONE_MIN_ONE_SUCCESS:
+        if c.skipped:
+            return Decision.SKIP
+        finished = c.success + failures
+        if finished + c.removed >= c.upstream and c.success == 0:
+            return Decision.UPSTREAM_FAILED
+        if finished >= c.upstream - c.removed and c.success > 0:
+            return Decision.RUN
+        return Decision.WAIT
+    if rule is R.ALL_DONE_SETUP_SUCCESS:
+        if not all_done:
+            return Decision.WAIT
+        if c.upstream_setup and c.skipped_setup >= c.upstream_setup:
+            return Decision.SKIP
+        if c.upstream_setup and c.success_setup == 0:
+            return Decision.UPSTREAM_FAILED
+        return Decision.RUN
+    if rule is R.ONE_SUCCESS:
+        if c.success > 0:
+            return Decision.RUN
+        if all_done:
+            return Decision.SKIP if c.done == c.skipped else Decision.UPSTREAM_FAILED
+        return Decision.WAIT
+    if rule is R.ONE_FAILED:
+        if failures > 0:
+            return Decision.RUN
+        return Decision.SKIP if all_done else Decision.WAIT
+    if rule is R.ONE_DONE:
+        if c.success + c.failed > 0:
+            return Decision.RUN
+        return Decision.SKIP if all_done else Decision.WAIT
+    if rule is R.NONE_FAILED:
+        if failures:
+            return Decision.UPSTREAM_FAILED
+        ok = c.upstream - c.success - c.skipped - c.removed <= 0
+        return Decision.RUN if ok else Decision.WAIT
+    if rule is R.NONE_FAILED_MIN_ONE_SUCCESS:
+        if failures:
+            return Decision.UPSTREAM_FAILED
+        if c.skipped == c.upstream:
+            return Decision.SKIP
+        if all_done and c.success == 0:
+            return Decision.UPSTREAM_FAILED
+        ok = c.upstream - c.success - c.skipped - c.removed <= 0 and c.success > 0
+        return Decision.RUN if ok else Decision.WAIT
+    if rule is R.NONE_SKIPPED:
+        if c.skipped:
+            return Decision.SKIP
+        return Decision.RUN if all_done else Decision.WAIT
+    if rule is R.ALL_SKIPPED:
+        if c.success or failures:
+            return Decision.SKIP
+        return Decision.RUN if c.upstream - c.skipped <= 0 else Decision.WAIT
+    raise ValueError(f"unknown trigger rule {rule!r}")

@@ -1,0 +1,338 @@
+"""``DAG`` and ``@dag``: a named graph of tasks with a schedule.
+
+Use it as a context manager (tasks created inside join it) or decorate a function with
+:func:`dag`. A DAG validates itself when its ``with`` block or ``@dag`` function ends: a
+cycle, a duplicate task id, a bad schedule or a bad param fails right there, with a message
+that says what to fix.
+
+>>> from datetime import datetime
+>>> from tradewind.sdk import DAG, task
+>>> with DAG("doc_dag", schedule="@daily", start_date=datetime(2024, 1, 1)) as d:
+...     @task
+...     def hello():
+...         return "hi"
+...     hello()
+<XComArg ...>
+>>> d.task_ids
+['hello']
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from tradewind.exceptions import DagCycleError, DagDefinitionError, DuplicateTaskIdError
+from tradewind.sdk.abstractoperator import AbstractOperator, validate_id
+from tradewind.sdk.params import ParamsDict
+
+if TYPE_CHECKING:
+    from tradewind.sdk.taskgroup import TaskGroup
+    from tradewind.timetables.base import Timetable
+
+
+class DagContext:
+    """The stack of DAGs being defined (``with DAG(...)`` blocks and ``@dag`` calls)."""
+
+    _stack: list[DAG] = []
+    #: DAGs created since the last :meth:`collect` (how a DAG file's DAGs are found).
+    _created: list[DAG] = []
+
+    @classmethod
+    def push(cls, dag: DAG) -> None:
+        cls._stack.append(dag)
+
+    @classmethod
+    def pop(cls) -> DAG | None:
+        return cls._stack.pop() if cls._stack else None
+
+    @classmethod
+    def current(cls) -> DAG | None:
+        return cls._stack[-1] if cls._stack else None
+
+    @classmethod
+    def collect(cls) -> list[DAG]:
+        """Return and forget the DAGs created since the previous call."""
+        created, cls._created = cls._created, []
+        return created
+
+
+def _utc(value: datetime | None, name: str, dag_id: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise DagDefinitionError(
+            f"DAG {dag_id!r}: {name} must be a datetime, got {type(value).__name__}"
+        )
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+class DAG:
+    """A directed acyclic graph of tasks, with the schedule and defaults they share.
+
+    Arguments and defaults follow Airflow 3 (``catchup=False``, ``max_active_tasks=16``,
+    ``max_active_runs=16``, ``schedule=None``). Naive datetimes are read as UTC.
+    """
+
+    def __init__(
+        self,
+        dag_id: str,
+        description: str | None = None,
+        schedule: Any = None,
+        *,
+        start_date: datetime | None = None,
+        end_date: datetime | None = None,
+        catchup: bool = False,
+        default_args: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        tags: Iterable[str] | None = None,
+        doc_md: str | None = None,
+        max_active_runs: int = 16,
+        max_active_tasks: int = 16,
+        max_consecutive_failed_dag_runs: int = 0,
+        dagrun_timeout: timedelta | None = None,
+        on_success_callback: Any = None,
+        on_failure_callback: Any = None,
+        template_searchpath: str | Iterable[str] | None = None,
+        template_undefined: Any = None,
+        user_defined_macros: dict[str, Any] | None = None,
+        user_defined_filters: dict[str, Callable[..., Any]] | None = None,
+        jinja_environment_kwargs: dict[str, Any] | None = None,
+        render_template_as_native_obj: bool = False,
+        access_control: dict[str, Any] | None = None,
+        is_paused_upon_creation: bool | None = None,
+        owner_links: dict[str, str] | None = None,
+        fail_fast: bool = False,
+        dag_display_name: str | None = None,
+        auto_register: bool = True,
+    ) -> None:
+        from tradewind.sdk.taskgroup import TaskGroup
+        from tradewind.timetables import timetable_from_schedule
+
+        self.dag_id = validate_id(dag_id, "dag_id")
+        self.description = description
+        self.default_args: dict[str, Any] = dict(default_args or {})
+        self.start_date = _utc(
+            start_date or self.default_args.get("start_date"), "start_date", dag_id
+        )
+        self.end_date = _utc(end_date or self.default_args.get("end_date"), "end_date", dag_id)
+        self.schedule = schedule
+        try:
+            self.timetable: Timetable = timetable_from_schedule(schedule)
+        except DagDefinitionError as err:
+            raise DagDefinitionError(f"DAG {dag_id!r}: {err}") from None
+        self.catchup = catchup
+        try:
+            self.params = ParamsDict(params or {})
+        except Exception as err:
+            raise DagDefinitionError(f"DAG {dag_id!r}: {err}") from None
+        self.tags = sorted(set(tags or ()))
+        self.doc_md = doc_md
+        if max_active_runs < 1 or max_active_tasks < 1:
+            raise DagDefinitionError(
+                f"DAG {dag_id!r}: max_active_runs and max_active_tasks must be >= 1"
+            )
+        self.max_active_runs = max_active_runs
+        self.max_active_tasks = max_active_tasks
+        self.max_consecutive_failed_dag_runs = max_consecutive_failed_dag_runs
+        if dagrun_timeout is not None and not isinstance(dagrun_timeout, timedelta):
+            raise DagDefinitionError(f"DAG {dag_id!r}: dagrun_timeout must be a timedelta")
+        self.dagrun_timeout = dagrun_timeout
+        self.on_success_callback = on_success_callback
+        self.on_failure_callback = on_failure_callback
+        if isinstance(template_searchpath, str):
+            template_searchpath = [template_searchpath]
+        self.template_searchpath: list[str] = list(template_searchpath or [])
+        self.template_undefined = template_undefined
+        self.user_defined_macros = dict(user_defined_macros or {})
+        self.user_defined_filters = dict(user_defined_filters or {})
+        self.jinja_environment_kwargs = dict(jinja_environment_kwargs or {})
+        self.render_template_as_native_obj = render_template_as_native_obj
+        self.access_control = access_control
+        self.is_paused_upon_creation = is_paused_upon_creation
+        self.owner_links = dict(owner_links or {})
+        self.fail_fast = fail_fast
+        self.dag_display_name = dag_display_name or dag_id
+        #: File the DAG was defined in (set by the loader); templates are looked up beside it.
+        self.fileloc: str | None = None
+        self.task_dict: dict[str, AbstractOperator] = {}
+        self.edge_info: dict[tuple[str, str], dict[str, str]] = {}
+        self.task_group: TaskGroup = TaskGroup.create_root(self)
+        if auto_register:
+            DagContext._created.append(self)
+
+    # -- context manager ---------------------------------------------------------------
+    def __enter__(self) -> DAG:
+        DagContext.push(self)
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        DagContext.pop()
+        if exc_type is None:
+            self.validate()
+
+    # -- tasks -------------------------------------------------------------------------
+    def add_task(self, task: AbstractOperator) -> None:
+        """Add ``task`` to this DAG; a second task with the same id is an error."""
+        if task.task_id in self.task_dict and self.task_dict[task.task_id] is not task:
+            raise DuplicateTaskIdError(
+                f"DAG {self.dag_id!r}: task id {task.task_id!r} has already been added to the DAG"
+            )
+        self.task_dict[task.task_id] = task
+        task.dag = self
+        if task.task_group is None:
+            task.task_group = self.task_group
+        task.task_group.add(task)
+
+    def add_tasks(self, tasks: Iterable[AbstractOperator]) -> None:
+        for t in tasks:
+            self.add_task(t)
+
+    @property
+    def tasks(self) -> list[AbstractOperator]:
+        return list(self.task_dict.values())
+
+    @property
+    def task_ids(self) -> list[str]:
+        return list(self.task_dict)
+
+    def get_task(self, task_id: str) -> AbstractOperator:
+        try:
+            return self.task_dict[task_id]
+        except KeyError:
+            raise KeyError(f"task {task_id!r} not found in DAG {self.dag_id!r}") from None
+
+    def has_task(self, task_id: str) -> bool:
+        return task_id in self.task_dict
+
+    @property
+    def roots(self) -> list[AbstractOperator]:
+        return [t for t in self.task_dict.values() if not t.upstream_task_ids]
+
+    @property
+    def leaves(self) -> list[AbstractOperator]:
+        return [t for t in self.task_dict.values() if not t.downstream_task_ids]
+
+    def topological_sort(self) -> list[AbstractOperator]:
+        """Tasks ordered so that each comes after all of its upstream tasks."""
+        indegree = {tid: len(t.upstream_task_ids) for tid, t in self.task_dict.items()}
+        ready = [tid for tid, n in indegree.items() if n == 0]
+        order: list[AbstractOperator] = []
+        while ready:
+            tid = ready.pop(0)
+            order.append(self.task_dict[tid])
+            for down in sorted(self.task_dict[tid].downstream_task_ids):
+                indegree[down] -= 1
+                if indegree[down] == 0:
+                    ready.append(down)
+        if len(order) != len(self.task_dict):
+            raise DagCycleError(self._describe_cycle())
+        return order
+
+    def _describe_cycle(self) -> str:
+        # Depth-first search that reports the first cycle found, as a path of task ids.
+        color: dict[str, int] = dict.fromkeys(self.task_dict, 0)
+        path: list[str] = []
+
+        def visit(tid: str) -> list[str] | None:
+            color[tid] = 1
+            path.append(tid)
+            for down in sorted(self.task_dict[tid].downstream_task_ids):
+                if color[down] == 1:
+                    return [*path[path.index(down) :], down]
+                if color[down] == 0:
+                    found = visit(down)
+                    if found:
+                        return found
+            path.pop()
+            color[tid] = 2
+            return None
+
+        for tid in sorted(self.task_dict):
+            if color[tid] == 0:
+                cycle = visit(tid)
+                if cycle:
+                    return f"DAG {self.dag_id!r} has a cycle: " + " >> ".join(cycle)
+        return f"DAG {self.dag_id!r} has a cycle"
+
+    def validate(self) -> None:
+        """Check the DAG is runnable: no cycle, tasks' ids and links are consistent."""
+        self.topological_sort()
+        for task in self.task_dict.values():
+            for tid in task.upstream_task_ids | task.downstream_task_ids:
+                if tid not in self.task_dict:
+                    raise DagDefinitionError(
+                        f"DAG {self.dag_id!r}: task {task.task_id!r} is linked to {tid!r}, "
+                        "which is not in the DAG"
+                    )
+
+    # -- misc --------------------------------------------------------------------------
+    @property
+    def folder(self) -> str | None:
+        import os
+
+        return os.path.dirname(self.fileloc) if self.fileloc else None
+
+    def test(
+        self,
+        logical_date: datetime | None = None,
+        conf: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Run this DAG once, in this process, and return the run's result (like ``dags test``)."""
+        from tradewind.inprocess import run_dag
+
+        return run_dag(self, logical_date=logical_date, conf=conf, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<DAG: {self.dag_id}>"
+
+    def __hash__(self) -> int:
+        return id(self)
+
+
+def dag(dag_id: str | Callable[..., Any] | None = None, **dag_kwargs: Any) -> Callable[..., Any]:
+    """Make a function into a DAG factory: calling the function defines the DAG.
+
+    The function's name is the default ``dag_id``; its keyword parameters become DAG
+    params, and inside the function they stand for the run's value of that param.
+
+    >>> from tradewind.sdk import dag, task
+    >>> @dag(schedule=None)
+    ... def doc_decorated(greeting: str = "hi"):
+    ...     @task
+    ...     def say(word):
+    ...         return word
+    ...     say(greeting)
+    >>> d = doc_decorated()
+    >>> (d.dag_id, d.params["greeting"])
+    ('doc_decorated', 'hi')
+    """
+    if callable(dag_id):
+        return dag()(dag_id)
+
+    def decorator(fn: Callable[..., Any]) -> Callable[..., DAG]:
+        @functools.wraps(fn)
+        def factory(*args: Any, **kwargs: Any) -> DAG:
+            from tradewind.sdk.params import DagParam
+
+            sig = inspect.signature(fn)
+            bound = sig.bind_partial(*args, **kwargs)
+            bound.apply_defaults()
+            params = dict(dag_kwargs.get("params") or {})
+            for name, value in bound.arguments.items():
+                params.setdefault(name, value)
+            options = {**dag_kwargs, "params": params}
+            options.setdefault("doc_md", fn.__doc__)
+            new_dag = DAG(dag_id if isinstance(dag_id, str) else fn.__name__, **options)
+            with new_dag:
+                fn(**{name: DagParam(new_dag, name) for name in bound.arguments})
+            new_dag.fileloc = inspect.getsourcefile(fn)
+            return new_dag
+
+        return factory
+
+    return decorator

@@ -1,0 +1,172 @@
+"""Params: typed, validated run inputs with defaults, overridable by ``dag_run.conf``.
+
+A :class:`Param` carries a default and JSON-schema keywords (``type``, ``minimum``,
+``enum``, ``pattern``, ...). Defaults must be JSON values and are checked when the DAG is
+defined; the run's values are checked again before the first task starts.
+
+>>> p = Param(5, type="integer", minimum=1)
+>>> p.resolve(3)
+3
+>>> p.resolve(0)
+Traceback (most recent call last):
+...
+tradewind.exceptions.ParamValidationError: 0 is less than the minimum of 1
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from tradewind.exceptions import ParamValidationError
+
+if TYPE_CHECKING:
+    from tradewind.sdk.dag import DAG
+
+_NOTSET: Any = type("_NotSet", (), {"__repr__": lambda self: "NOTSET"})()
+
+
+class Param:
+    """A param with a default value and JSON-schema keywords to validate it."""
+
+    def __init__(
+        self,
+        default: Any = _NOTSET,
+        description: str | None = None,
+        **schema: Any,
+    ) -> None:
+        self.value = default
+        self.description = description
+        self.schema = schema
+        if default is not _NOTSET:
+            try:
+                json.dumps(default)
+            except (TypeError, ValueError):
+                raise ParamValidationError(
+                    f"param default {default!r} ({type(default).__name__}) is not JSON "
+                    "serializable; use str, int, float, bool, None, list or dict"
+                ) from None
+            self._validate(default)
+
+    @property
+    def has_value(self) -> bool:
+        return self.value is not _NOTSET
+
+    def _validate(self, value: Any) -> None:
+        import jsonschema
+
+        if not self.schema:
+            return
+        try:
+            jsonschema.validate(value, self.schema, format_checker=jsonschema.FormatChecker())
+        except jsonschema.ValidationError as err:
+            raise ParamValidationError(err.message) from None
+        except jsonschema.SchemaError as err:
+            raise ParamValidationError(f"invalid schema {self.schema!r}: {err.message}") from None
+
+    def resolve(self, value: Any = _NOTSET) -> Any:
+        """Return ``value`` (or the default) after checking it against the schema."""
+        final = self.value if value is _NOTSET else value
+        if final is _NOTSET:
+            raise ParamValidationError("No value passed and Param has no default value")
+        try:
+            json.dumps(final)
+        except (TypeError, ValueError):
+            raise ParamValidationError(f"value {final!r} is not JSON serializable") from None
+        self._validate(final)
+        return final
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "value": None if self.value is _NOTSET else self.value,
+            "description": self.description,
+            "schema": self.schema,
+        }
+
+    def __repr__(self) -> str:
+        return f"Param({self.value!r}, schema={self.schema!r})"
+
+
+class ParamsDict(MutableMapping[str, Any]):
+    """A mapping of param name to :class:`Param`; reading an item gives the value."""
+
+    def __init__(self, params: Mapping[str, Any] | None = None) -> None:
+        self._params: dict[str, Param] = {}
+        for key, value in (params or {}).items():
+            self[key] = value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if not isinstance(value, Param):
+            try:
+                value = Param(value)
+            except ParamValidationError as err:
+                raise ParamValidationError(f"param {key!r}: {err}") from None
+        self._params[key] = value
+
+    def __getitem__(self, key: str) -> Any:
+        param = self._params[key]
+        return None if param.value is _NOTSET else param.value
+
+    def __delitem__(self, key: str) -> None:
+        del self._params[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._params)
+
+    def __len__(self) -> int:
+        return len(self._params)
+
+    def get_param(self, key: str) -> Param:
+        return self._params[key]
+
+    def items_params(self) -> list[tuple[str, Param]]:
+        return list(self._params.items())
+
+    def update_params(self, other: ParamsDict) -> None:
+        for key, param in other._params.items():
+            self._params[key] = param
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ParamsDict:
+        new = ParamsDict()
+        new._params = {k: copy.deepcopy(v, memo) for k, v in self._params.items()}
+        return new
+
+    def resolve(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Validate every param (with ``overrides`` from ``dag_run.conf``); return plain values.
+
+        Conf keys that are not params pass through unchecked, as in Airflow.
+        """
+        overrides = dict(overrides or {})
+        out: dict[str, Any] = {}
+        errors: list[str] = []
+        for key, param in self._params.items():
+            try:
+                out[key] = param.resolve(overrides.pop(key) if key in overrides else _NOTSET)
+            except ParamValidationError as err:
+                errors.append(f"Invalid input for param {key}: {err}")
+        if errors:
+            raise ParamValidationError("; ".join(errors))
+        out.update(overrides)
+        return out
+
+    def __repr__(self) -> str:
+        return f"ParamsDict({dict(self.items())!r})"
+
+
+class DagParam:
+    """Stands for a DAG param's run-time value inside an ``@dag`` function body."""
+
+    def __init__(self, dag: DAG, name: str) -> None:
+        self.dag = dag
+        self.name = name
+
+    def resolve(self, context: Mapping[str, Any]) -> Any:
+        return context["params"][self.name]
+
+    def iter_references(self) -> Iterator[Any]:
+        return iter(())
+
+    def __repr__(self) -> str:
+        return f"DagParam({self.name!r})"

@@ -1,0 +1,194 @@
+"""Task groups: a named box of tasks that prefixes their ids and links as one node.
+
+>>> from tradewind.sdk import DAG, TaskGroup
+>>> from tradewind.operators import EmptyOperator
+>>> with DAG("doc_tg") as d:
+...     start = EmptyOperator(task_id="start")
+...     with TaskGroup("load") as load:
+...         EmptyOperator(task_id="a") >> EmptyOperator(task_id="b")
+...     start >> load
+>>> sorted(d.task_dict["load.a"].upstream_task_ids)
+['start']
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from tradewind.exceptions import DagDefinitionError
+from tradewind.sdk.abstractoperator import AbstractOperator, validate_id
+from tradewind.sdk.dependency import DependencyMixin
+
+if TYPE_CHECKING:
+    from tradewind.sdk.dag import DAG
+
+
+class TaskGroupContext:
+    """The stack of task groups being defined, per DAG."""
+
+    _stack: list[TaskGroup] = []
+
+    @classmethod
+    def current(cls, dag: DAG) -> TaskGroup:
+        for group in reversed(cls._stack):
+            if group.dag is dag:
+                return group
+        return dag.task_group
+
+
+class TaskGroup(DependencyMixin):
+    """A group of tasks; ``group_id`` prefixes its tasks' ids unless ``prefix_group_id=False``."""
+
+    def __init__(
+        self,
+        group_id: str | None,
+        prefix_group_id: bool = True,
+        parent_group: TaskGroup | None = None,
+        dag: DAG | None = None,
+        default_args: dict[str, Any] | None = None,
+        tooltip: str = "",
+        ui_color: str = "CornflowerBlue",
+        ui_fgcolor: str = "#000",
+        add_suffix_on_collision: bool = False,
+        group_display_name: str | None = None,
+    ) -> None:
+        from tradewind.sdk.dag import DagContext
+
+        self.prefix_group_id = prefix_group_id
+        self.default_args = dict(default_args or {})
+        self.tooltip = tooltip
+        self.ui_color = ui_color
+        self.ui_fgcolor = ui_fgcolor
+        self.children: dict[str, AbstractOperator | TaskGroup] = {}
+        self._group_id = group_id
+        if group_id is None:  # the root group of a DAG, made by DAG itself
+            self.dag = dag
+            self.parent_group = None
+            return
+        validate_id(group_id, "group_id")
+        dag = dag or (parent_group.dag if parent_group else None) or DagContext.current()
+        if dag is None:
+            raise DagDefinitionError(f"TaskGroup {group_id!r} must be created inside a DAG")
+        self.dag = dag
+        self.parent_group = parent_group or TaskGroupContext.current(dag)
+        base = self.parent_group.child_id(group_id)
+        full = base
+        if full in self.parent_group.used_group_ids:
+            if not add_suffix_on_collision:
+                raise DagDefinitionError(
+                    f"DAG {dag.dag_id!r}: group id {full!r} has already been added to the DAG"
+                )
+            n = 1
+            while f"{base}__{n}" in self.parent_group.used_group_ids:
+                n += 1
+            full = f"{base}__{n}"
+            self._group_id = f"{group_id}__{n}"
+        self.parent_group.used_group_ids.add(full)
+        self.parent_group.children[full] = self
+        self.group_display_name = group_display_name or group_id
+
+    @classmethod
+    def create_root(cls, dag: DAG) -> TaskGroup:
+        group = cls(None, dag=dag)
+        group.used_group_ids = set()
+        return group
+
+    @property
+    def used_group_ids(self) -> set[str]:
+        root = self
+        while root.parent_group is not None:
+            root = root.parent_group
+        if "_used" not in root.__dict__:
+            root.__dict__["_used"] = set()
+        return root.__dict__["_used"]  # type: ignore[no-any-return]
+
+    @used_group_ids.setter
+    def used_group_ids(self, value: set[str]) -> None:
+        self.__dict__["_used"] = value
+
+    @property
+    def group_id(self) -> str | None:
+        """The full id, including parent groups' prefixes (``None`` for the root)."""
+        if self._group_id is None:
+            return None
+        parent = self.parent_group
+        if parent is not None and parent.group_id and parent.prefix_group_id:
+            return f"{parent.group_id}.{self._group_id}"
+        return self._group_id
+
+    @property
+    def label(self) -> str | None:
+        return self._group_id
+
+    @property
+    def is_root(self) -> bool:
+        return self._group_id is None
+
+    def child_id(self, label: str) -> str:
+        """The full id a child called ``label`` gets inside this group."""
+        if self.group_id and self.prefix_group_id:
+            return f"{self.group_id}.{label}"
+        if self.parent_group is not None:
+            return self.parent_group.child_id(label)
+        return label
+
+    def add(self, task: AbstractOperator) -> None:
+        self.children[task.task_id] = task
+
+    def iter_tasks(self) -> list[AbstractOperator]:
+        out: list[AbstractOperator] = []
+        for child in self.children.values():
+            if isinstance(child, TaskGroup):
+                out.extend(child.iter_tasks())
+            else:
+                out.append(child)
+        return out
+
+    @property
+    def roots(self) -> Sequence[AbstractOperator]:
+        tasks = self.iter_tasks()
+        ids = {t.task_id for t in tasks}
+        return [t for t in tasks if not (t.upstream_task_ids & ids)]
+
+    @property
+    def leaves(self) -> Sequence[AbstractOperator]:
+        tasks = self.iter_tasks()
+        ids = {t.task_id for t in tasks}
+        return [t for t in tasks if not (t.downstream_task_ids & ids)]
+
+    def __enter__(self) -> TaskGroup:
+        TaskGroupContext._stack.append(self)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        TaskGroupContext._stack.pop()
+
+    def __repr__(self) -> str:
+        return f"<TaskGroup: {self.group_id}>"
+
+
+def task_group(
+    group_id: str | Callable[..., Any] | None = None, **group_kwargs: Any
+) -> Callable[..., Any]:
+    """Make a function into a task-group factory; each call adds one group to the DAG.
+
+    The function's name is the default group id; a second call gets a ``__1`` suffix.
+    The call returns what the function returns, or the group if it returns nothing.
+    """
+    if callable(group_id):
+        return task_group()(group_id)
+
+    def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def factory(*args: Any, **kwargs: Any) -> Any:
+            options = {"add_suffix_on_collision": True, **group_kwargs}
+            group = TaskGroup(group_id if isinstance(group_id, str) else fn.__name__, **options)
+            with group:
+                result = fn(*args, **kwargs)
+            return group if result is None else result
+
+        return factory
+
+    return decorator

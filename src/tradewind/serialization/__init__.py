@@ -1,0 +1,1 @@
+"""Turning values and DAGs into data that can cross a process boundary."""

@@ -1,0 +1,1 @@
+"""XCom storage backends. See :mod:`tradewind.xcom.base` for the contract."""
