@@ -7,10 +7,10 @@ Every state change in Tradewind goes through :func:`check_transition`, so an ill
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class TaskInstanceState(str, Enum):
+class TaskInstanceState(StrEnum):
     """State of one try-able unit: one task (or one map index of a mapped task) in one run."""
 
     REMOVED = "removed"
@@ -30,7 +30,7 @@ class TaskInstanceState(str, Enum):
         return self.value
 
 
-class DagRunState(str, Enum):
+class DagRunState(StrEnum):
     """State of one DAG run."""
 
     QUEUED = "queued"

@@ -6,6 +6,7 @@ succeeds; ``skip_on_exit_code`` (99 by default) skips; anything else fails the t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -120,10 +121,8 @@ class BashOperator(BaseOperator):
                 os.killpg(os.getpgid(process.pid), signal.SIGTERM)
                 process.wait(timeout=5)
             except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(os.getpgid(process.pid), signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
 
 
 class BashDecoratedOperator(BashOperator):

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from tradewind.sdk.trigger_rule import TriggerRule
 from tradewind.states import TaskInstanceState as TI
 
 
-class Decision(str, Enum):
+class Decision(StrEnum):
     RUN = "run"
     WAIT = "wait"
     SKIP = "skip"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -345,7 +346,7 @@ def chain(*elements: Any) -> None:
     >>> sorted(dag.task_dict["b"].upstream_task_ids)
     ['a']
     """
-    for up, down in zip(elements, elements[1:], strict=False):
+    for up, down in itertools.pairwise(elements):
         up_is_list = isinstance(up, (list, tuple))
         down_is_list = isinstance(down, (list, tuple))
         if up_is_list and down_is_list:
@@ -367,7 +368,7 @@ def chain_linear(*elements: Any) -> None:
     """Link every node of each element to every node of the next (full cross product)."""
     if len(elements) < 2:
         raise DagDefinitionError("chain_linear() needs at least two elements")
-    for up, down in zip(elements, elements[1:], strict=False):
+    for up, down in itertools.pairwise(elements):
         for u in _flatten(up):
             for d in _flatten(down):
                 u.set_downstream(d)

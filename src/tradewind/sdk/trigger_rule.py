@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from tradewind.exceptions import DagDefinitionError
 
 
-class TriggerRule(str, Enum):
+class TriggerRule(StrEnum):
     """When a task runs, judged from the states of its direct upstream tasks.
 
     >>> TriggerRule("one_failed") is TriggerRule.ONE_FAILED
@@ -32,7 +32,7 @@ class TriggerRule(str, Enum):
         return self.value
 
 
-class WeightRule(str, Enum):
+class WeightRule(StrEnum):
     """How a task's effective priority is computed from ``priority_weight``."""
 
     DOWNSTREAM = "downstream"
