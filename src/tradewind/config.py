@@ -1,0 +1,63 @@
+"""Settings: defaults < ``$TRADEWIND_HOME/tradewind.toml`` < ``TRADEWIND__SECTION__KEY``.
+
+Read on every call (never at import), so tests and commands can change the environment.
+
+>>> import os
+>>> os.environ["TRADEWIND__CORE__DAGS_FOLDER"] = "/tmp/my-dags"
+>>> get("core", "dags_folder")
+'/tmp/my-dags'
+>>> del os.environ["TRADEWIND__CORE__DAGS_FOLDER"]
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "core": {
+        "dags_folder": None,
+        "dagbag_import_timeout": 30.0,
+        "default_timezone": "utc",
+    },
+}
+
+
+def home() -> Path:
+    """``$TRADEWIND_HOME``, default ``~/tradewind``."""
+    return Path(os.environ.get("TRADEWIND_HOME") or Path.home() / "tradewind").expanduser()
+
+
+def _file_settings() -> dict[str, Any]:
+    path = home() / "tradewind.toml"
+    if not path.is_file():
+        return {}
+    with path.open("rb") as fh:
+        try:
+            return tomllib.load(fh)
+        except tomllib.TOMLDecodeError as err:
+            raise ValueError(f"{path} is not valid TOML: {err}") from None
+
+
+def get(section: str, key: str, default: Any = None) -> Any:
+    """The effective value of ``section.key``."""
+    env = os.environ.get(f"TRADEWIND__{section.upper()}__{key.upper()}")
+    if env is not None:
+        return env
+    value = _file_settings().get(section, {}).get(key)
+    if value is not None:
+        return value
+    return DEFAULTS.get(section, {}).get(key, default)
+
+
+def dags_folder() -> Path:
+    """Where DAG files are: the setting, else ``$TRADEWIND_HOME/dags``, else ``./dags``."""
+    configured = get("core", "dags_folder")
+    if configured:
+        return Path(configured).expanduser()
+    in_home = home() / "dags"
+    if in_home.is_dir():
+        return in_home
+    return Path.cwd() / "dags"

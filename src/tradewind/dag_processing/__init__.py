@@ -1,0 +1,1 @@
+"""Finding and importing DAG files."""
