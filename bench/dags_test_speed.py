@@ -98,6 +98,14 @@ def time_in_process(folder: Path, dag_id: str) -> float:
     return elapsed
 
 
+def time_help() -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "tradewind.cli.main", "--help"], capture_output=True, check=True
+    )
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=7)
@@ -110,6 +118,11 @@ def main() -> None:
         print(
             f"{'workload':<38} {'command median':>14} {'best':>7} {'in-process':>11} "
             f"{'target':>7} {'Airflow':>8}"
+        )
+        helps = [time_help() for _ in range(args.repeat)]
+        print(
+            f"{'tradewind --help':<38} {statistics.median(helps):>13.3f}s {min(helps):>6.3f}s "
+            f"{'':>11} {0.3:>6.1f}s"
         )
         for dag_id, (label, target, airflow) in WORKLOADS.items():
             cli = [time_cli(folder, dag_id) for _ in range(args.repeat)]

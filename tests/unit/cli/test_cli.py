@@ -48,7 +48,10 @@ from tradewind.sdk import DAG, Param
 from tradewind.operators import BashOperator
 
 with DAG("with_params", params={"n": Param(3, type="integer", minimum=1)}):
-    BashOperator(task_id="echo", bash_command="echo n={{ params.n }} cmd={{ dag_run.conf.get('x', '') }}")
+    BashOperator(
+        task_id="echo",
+        bash_command="echo n={{ params.n }} cmd={{ dag_run.conf.get('x', '') }}",
+    )
 """
 
 
