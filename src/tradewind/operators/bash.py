@@ -105,6 +105,7 @@ class BashOperator(BaseOperator):
         finally:
             if self._process.poll() is None:
                 self.on_kill()
+            self._process.stdout.close()
         self.log.info("Command exited with return code %s", code)
         if code in self.skip_on_exit_code:
             raise TradewindSkipException(f"Bash command returned exit code {code}. Skipping.")
