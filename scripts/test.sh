@@ -4,4 +4,5 @@ source "$(dirname "$0")/_env.sh"
 cd "$ROOT"
 ruff check src tests examples bench
 ruff format --check src tests examples bench
+mypy
 pytest -q -n 2 "$@"

@@ -12,8 +12,11 @@ class TradewindException(Exception):
     """Base of every error Tradewind raises on purpose."""
 
 
-class DagDefinitionError(TradewindException):
-    """A DAG file describes something that cannot run: a cycle, a duplicate id, a bad value."""
+class DagDefinitionError(TradewindException, ValueError):
+    """A DAG file describes something that cannot run: a cycle, a duplicate id, a bad value.
+
+    A ``ValueError`` too, as Airflow raises ``ValueError`` for most of these.
+    """
 
 
 class DuplicateTaskIdError(DagDefinitionError):
@@ -24,7 +27,7 @@ class DagCycleError(DagDefinitionError):
     """The task graph has a cycle; the message names the tasks in it."""
 
 
-class ParamValidationError(TradewindException):
+class ParamValidationError(TradewindException, ValueError):
     """A param's default or its value from ``dag_run.conf`` fails the param's schema."""
 
 

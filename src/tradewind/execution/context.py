@@ -1,8 +1,14 @@
-"""Builds the context dict a task gets: Airflow 3's keys, from the run and the try."""
+"""Builds the context dict a task gets: Airflow 3's keys, from the run and the try.
+
+Date keys are taken from the run's logical date in UTC (as Airflow, which stores dates in
+UTC): ``ds`` ``2024-03-05``, ``ts`` ``2024-03-05T00:00:00+00:00``, ``ts_nodash``
+``20240305T000000``, ``ts_nodash_with_tz`` ``20240305T000000+0000``. A run without a logical
+date has none of the date keys (they are absent, not ``None``).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from tradewind.sdk.context import Context
@@ -31,9 +37,25 @@ class _VariableAccessor:
         return Variable.get(key, default_var=default, deserialize_json=self._json)
 
 
-class _VarNamespace:
-    value = _VariableAccessor(False)
-    json = _VariableAccessor(True)
+class _OutletEvent:
+    """What a task may attach to the event of one of its outlets (``extra``)."""
+
+    def __init__(self) -> None:
+        self.extra: dict[str, Any] = {}
+
+
+class _OutletEventAccessors(dict[Any, _OutletEvent]):
+    """``outlet_events[asset].extra = {...}``: an entry appears on first access."""
+
+    def __missing__(self, key: Any) -> _OutletEvent:
+        event = self[key] = _OutletEvent()
+        return event
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class _ConnectionAccessor:
@@ -59,7 +81,7 @@ class _ConnectionAccessor:
 def build_context(
     ti: RuntimeTaskInstance, task: AbstractOperator, params: dict[str, Any]
 ) -> Context:
-    """The context for one try. Date keys are absent when the run has no logical date."""
+    """The context for one try (see the module docstring)."""
     from tradewind.execution import macros
 
     run = ti.dag_run
@@ -67,19 +89,27 @@ def build_context(
         "conn": _ConnectionAccessor(),
         "dag": task.dag,
         "dag_run": run,
+        "inlet_events": {},
         "inlets": list(getattr(task, "inlets", [])),
+        "outlet_events": _OutletEventAccessors(),
         "outlets": list(getattr(task, "outlets", [])),
         "macros": macros,
         "map_index_template": getattr(task, "map_index_template", None),
         "params": params,
+        "partition_date": None,
+        "partition_key": None,
+        # Previous successful run's dates: not known to the runner yet.
+        "prev_start_date_success": None,
+        "prev_end_date_success": None,
         "run_id": run.run_id,
         "task": task,
         "task_instance": ti,
+        "task_reschedule_count": 0,
         "ti": ti,
         "triggering_asset_events": {},
-        "var": _VarNamespace(),
+        "var": {"json": _VariableAccessor(True), "value": _VariableAccessor(False)},
     }
-    logical: datetime | None = run.logical_date
+    logical = _utc(run.logical_date)
     if logical is not None:
         ds = logical.strftime("%Y-%m-%d")
         ts = logical.isoformat()
@@ -91,12 +121,10 @@ def build_context(
                 "ts": ts,
                 "ts_nodash": logical.strftime("%Y%m%dT%H%M%S"),
                 "ts_nodash_with_tz": ts.replace("-", "").replace(":", ""),
-                "data_interval_start": run.data_interval_start,
-                "data_interval_end": run.data_interval_end,
+                "data_interval_start": _utc(run.data_interval_start),
+                "data_interval_end": _utc(run.data_interval_end),
                 "prev_data_interval_start_success": None,
                 "prev_data_interval_end_success": None,
-                "prev_start_date_success": None,
-                "prev_end_date_success": None,
                 "task_instance_key_str": f"{run.dag_id}__{task.task_id}__{ds.replace('-', '')}",
             }
         )

@@ -41,9 +41,11 @@ from tradewind.exceptions import (
 )
 from tradewind.execution.client import ExecutionClient
 from tradewind.execution.context import build_context
+from tradewind.execution.mapped import check_mapping_inputs, xcom_derived_ids
 from tradewind.execution.retry import retry_delay_for
 from tradewind.execution.runtime import DagRunInfo, RuntimeTaskInstance
 from tradewind.execution.task_log import LineSink, capture_task_output
+from tradewind.execution.templating import data_values
 from tradewind.execution.timeout import execution_timeout
 from tradewind.sdk.context import set_current_context
 from tradewind.sdk.secrets_access import use_reader
@@ -70,7 +72,7 @@ class TryOutcome:
     skip_downstream: list[str] = field(default_factory=list)
     #: Length of each pushed list/dict value, by XCom key (drives mapping downstream).
     xcom_lengths: dict[str, int] = field(default_factory=dict)
-    #: XCom keys this try pushed.
+    #: XCom keys a successful try pushed, as its result or with ``ti.xcom_push``.
     pushed_keys: list[str] = field(default_factory=list)
     rendered_map_index: str | None = None
 
@@ -81,23 +83,6 @@ class TryOutcome:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _mapping_keys(task: AbstractOperator) -> set[str]:
-    """XCom keys of ``task`` that a downstream mapped task expands over."""
-    from tradewind.sdk.mapping import MappedOperator
-
-    keys: set[str] = set()
-    if task.dag is None:
-        return keys
-    for down_id in task.downstream_task_ids:
-        down = task.dag.task_dict.get(down_id)
-        if isinstance(down, MappedOperator):
-            for ref in down.expand_input.references():
-                for op, key in ref.iter_references():
-                    if op.task_id == task.task_id:
-                        keys.add(key)
-    return keys
 
 
 def _resolve_params(task: AbstractOperator, conf: Mapping[str, Any]) -> dict[str, Any]:
@@ -122,7 +107,7 @@ def _run_callbacks(callbacks: Any, context: Mapping[str, Any], kind: str) -> Non
             log.exception("%s callback %r failed", kind, getattr(cb, "__name__", cb))
 
 
-def _push_result(ti: RuntimeTaskInstance, task: Any, result: Any, outcome: TryOutcome) -> None:
+def _push_result(ti: RuntimeTaskInstance, task: Any, result: Any) -> None:
     if task.multiple_outputs and result is not None:
         if not isinstance(result, dict) or not all(isinstance(k, str) for k in result):
             raise XComError(
@@ -130,26 +115,9 @@ def _push_result(ti: RuntimeTaskInstance, task: Any, result: Any, outcome: TryOu
                 f"str keys, got {type(result).__name__}"
             )
         for key, value in result.items():
-            _push(ti, key, value, outcome)
+            ti.xcom_push(key, value)
     if result is not None:
-        _push(ti, RETURN_VALUE, result, outcome)
-    for key in sorted(_mapping_keys(task)):
-        # A downstream task expands over this key: it must hold a list or a dict.
-        if key not in outcome.pushed_keys:
-            raise XComError(f"task {task.task_id!r} did not push XCom {key!r} for task mapping")
-        if key not in outcome.xcom_lengths:
-            value = result if key == RETURN_VALUE else result[key]
-            raise XComError(
-                f"task {task.task_id!r} pushed an unmappable type {type(value).__name__!r} "
-                f"under XCom {key!r}; a value that is expanded over must be a list or dict"
-            )
-
-
-def _push(ti: RuntimeTaskInstance, key: str, value: Any, outcome: TryOutcome) -> None:
-    ti.xcom_push(key, value)
-    outcome.pushed_keys.append(key)
-    if isinstance(value, (list, tuple, dict)):
-        outcome.xcom_lengths[key] = len(value)
+        ti.xcom_push(RETURN_VALUE, result)
 
 
 def run_task_try(
@@ -200,19 +168,15 @@ def _run(
         try_number,
         task.retries + 1,
     )
-    try:
-        with use_reader(client):  # type: ignore[arg-type]
+    with use_reader(client):
+        try:
             client.xcom_clear(dag_run.dag_id, dag_run.run_id, task.task_id, map_index)
-            params = _resolve_params(task, dag_run.conf)
-            context = dict(build_context(ti, task, params))
+            context = dict(build_context(ti, task, {}))
+            context["params"] = _resolve_params(task, dag_run.conf)
             with set_current_context(context):  # type: ignore[arg-type]
-                if task.is_mapped:
-                    concrete = task.unmap(context, map_index)  # type: ignore[attr-defined]
-                else:
-                    concrete = copy.copy(task)
+                concrete = _prepare(task, context, map_index)
                 ti.task = concrete
                 context["task"] = concrete
-                concrete.render_template_fields(context)
                 _run_callbacks(concrete.on_execute_callback, context, "on_execute")
                 timeout = concrete.execution_timeout
                 with execution_timeout(
@@ -224,41 +188,83 @@ def _run(
                     concrete.post_execute(context, result)
                 # As in Airflow, a branch that skipped tasks does not push its result.
                 if concrete.do_xcom_push and not _branch_skipped(concrete, ti):
-                    _push_result(ti, concrete, result, outcome)
+                    _push_result(ti, concrete, result)
+                check_mapping_inputs(ti, task)
                 outcome.state = TaskInstanceState.SUCCESS
                 outcome.skip_downstream = list(ti.skipped_downstream)
+                outcome.pushed_keys = list(ti.pushed)
+                outcome.xcom_lengths = {
+                    key: n for key, (_, n) in ti.pushed.items() if n is not None
+                }
                 _render_map_index(concrete, context, outcome)
                 log.info("Marking task as SUCCESS.")
+                outcome.end_date = _now()
                 _run_callbacks(concrete.on_success_callback, context, "on_success")
-    except TradewindSkipException as err:
-        outcome.state = TaskInstanceState.SKIPPED
-        log.info("Skipping task: %s", err)
-        _run_callbacks(getattr(concrete, "on_skipped_callback", None), context, "on_skipped")
-    except (Exception, SystemExit) as err:  # a task's failure must never escape the runner
-        outcome.error = "".join(traceback.format_exception(err))
-        log.error("Task failed with exception\n%s", outcome.error.rstrip())
-        context["exception"] = err
-        no_retry = isinstance(err, (TradewindFailException, ParamValidationError))
-        if not no_retry and try_number <= task.retries:
-            delay = retry_delay_for(
-                retry_delay=task.retry_delay,
-                exponential_backoff=task.retry_exponential_backoff,
-                max_retry_delay=task.max_retry_delay,
-                try_number=try_number,
-                dag_id=dag_run.dag_id,
-                task_id=task.task_id,
-                logical_date=dag_run.logical_date,
-            )
-            outcome.state = TaskInstanceState.UP_FOR_RETRY
-            outcome.next_retry_at = _now() + delay
-            log.info("Marking task as UP_FOR_RETRY; next try in %s", delay)
-            _run_callbacks(getattr(concrete, "on_retry_callback", None), context, "on_retry")
-        else:
-            outcome.state = TaskInstanceState.FAILED
-            log.info("Marking task as FAILED.")
-            _run_callbacks(getattr(concrete, "on_failure_callback", None), context, "on_failure")
-    outcome.end_date = _now()
+        except TradewindSkipException as err:
+            outcome.state = TaskInstanceState.SKIPPED
+            log.info("Skipping task: %s", err)
+            outcome.end_date = _now()
+            with set_current_context(context):  # type: ignore[arg-type]
+                callbacks = getattr(concrete, "on_skipped_callback", None)
+                _run_callbacks(callbacks, context, "on_skipped")
+        except (Exception, SystemExit) as err:  # a task's failure must never escape the runner
+            _fail(task, concrete, dag_run, try_number, context, err, outcome)
     return outcome
+
+
+def _prepare(task: AbstractOperator, context: dict[str, Any], map_index: int) -> Any:
+    """The concrete operator for this try, with its template fields rendered.
+
+    The task is copied so rendering never leaks into the DAG's task (or another try). For a
+    mapped task, values that came from XCom are data and are not rendered.
+    """
+    concrete: Any
+    if not task.is_mapped:
+        concrete = copy.copy(task)
+        concrete.render_template_fields(context)
+        return concrete
+    concrete = task.unmap(context, map_index)  # type: ignore[attr-defined]
+    with data_values(xcom_derived_ids(task, concrete)):
+        concrete.render_template_fields(context)
+    return concrete
+
+
+def _fail(
+    task: AbstractOperator,
+    concrete: Any,
+    dag_run: DagRunInfo,
+    try_number: int,
+    context: dict[str, Any],
+    err: BaseException,
+    outcome: TryOutcome,
+) -> None:
+    """Record a failed try: ``up_for_retry`` while retries are left, else ``failed``."""
+    outcome.error = "".join(traceback.format_exception(err))
+    log.error("Task failed with exception\n%s", outcome.error.rstrip())
+    context["exception"] = err
+    outcome.end_date = _now()
+    no_retry = isinstance(err, (TradewindFailException, ParamValidationError))
+    if not no_retry and try_number <= task.retries:
+        delay = retry_delay_for(
+            retry_delay=task.retry_delay,
+            exponential_backoff=task.retry_exponential_backoff,
+            max_retry_delay=task.max_retry_delay,
+            try_number=try_number,
+            dag_id=dag_run.dag_id,
+            task_id=task.task_id,
+            logical_date=dag_run.logical_date,
+        )
+        outcome.state = TaskInstanceState.UP_FOR_RETRY
+        # As in Airflow: the next try may start ``delay`` after this one ended.
+        outcome.next_retry_at = outcome.end_date + delay
+        log.info("Marking task as UP_FOR_RETRY; next try in %s", delay)
+        callbacks, kind = getattr(concrete, "on_retry_callback", None), "on_retry"
+    else:
+        outcome.state = TaskInstanceState.FAILED
+        log.info("Marking task as FAILED.")
+        callbacks, kind = getattr(concrete, "on_failure_callback", None), "on_failure"
+    with set_current_context(context):  # type: ignore[arg-type]
+        _run_callbacks(callbacks, context, kind)
 
 
 def _branch_skipped(task: Any, ti: RuntimeTaskInstance) -> bool:

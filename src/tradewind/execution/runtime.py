@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -71,6 +72,9 @@ class RuntimeTaskInstance:
         self._mapped_upstreams = mapped_upstreams
         #: Task ids this try asked to skip (branching, short-circuit).
         self.skipped_downstream: list[str] = []
+        #: Every XCom key this try pushed (explicitly or as its result), with the value's type
+        #: and its length when it is a list, tuple or dict (else ``None``).
+        self.pushed: dict[str, tuple[type, int | None]] = {}
 
     @property
     def log(self) -> logging.Logger:
@@ -87,15 +91,17 @@ class RuntimeTaskInstance:
             )
         except TypeError as err:
             raise XComError(f"task {self.task_id!r} cannot push XCom {key!r}: {err}") from None
+        length = len(value) if isinstance(value, (list, tuple, dict)) else None
+        self.pushed[key] = (type(value), length)
 
     def xcom_pull(
         self,
-        task_ids: str | list[str] | None = None,
+        task_ids: str | Iterable[str] | None = None,
         dag_id: str | None = None,
         key: str = RETURN_VALUE,
         include_prior_dates: bool = False,
         *,
-        map_indexes: int | list[int] | None = _NOTSET,
+        map_indexes: int | Iterable[int] | None = _NOTSET,
         default: Any = None,
         run_id: str | None = None,
     ) -> Any:
@@ -108,7 +114,11 @@ class RuntimeTaskInstance:
         dag_id = dag_id or self.dag_id
         run_id = run_id or self.run_id
         single_task = task_ids is None or isinstance(task_ids, str)
-        ids = [task_ids or self.task_id] if single_task else list(task_ids)  # type: ignore[arg-type]
+        ids: list[str] = (
+            [task_ids or self.task_id]
+            if task_ids is None or isinstance(task_ids, str)
+            else list(task_ids)
+        )
         if map_indexes is _NOTSET:
             out: list[Any] = []
             for tid in ids:
@@ -120,7 +130,11 @@ class RuntimeTaskInstance:
                 out.extend(values or [None])
             return out
         single_index = map_indexes is None or isinstance(map_indexes, int)
-        indexes = [map_indexes] if single_index else list(map_indexes)  # type: ignore[arg-type]
+        indexes: list[int | None] = (
+            [map_indexes]
+            if map_indexes is None or isinstance(map_indexes, int)
+            else list(map_indexes)
+        )
         results = []
         for tid in ids:
             for idx in indexes:

@@ -4,6 +4,11 @@ Tasks may run in threads side by side (``dags test``), so output is routed by th
 :func:`capture_task_output` sends the current thread's ``print`` output and ``logging``
 records (from the ``tradewind.task`` logger and any library logger) to a sink, a callable
 taking one formatted line. Threads without a sink write to the real streams.
+
+While routing is installed the root logger lets ``INFO`` records through (a task's library
+logs are part of its log, as in Airflow); records from threads without a sink are handled
+as they would be without routing: by the other root handlers, or by logging's last resort
+(warnings and above to stderr) when there are none.
 """
 
 from __future__ import annotations
@@ -79,6 +84,7 @@ class _RoutingHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         sink = _current_sink()
         if sink is None:
+            _outside_task(record)
             return
         try:
             message = record.getMessage()
@@ -88,6 +94,18 @@ class _RoutingHandler(logging.Handler):
             message = str(record.msg)
         for line in message.split("\n"):
             _deliver(sink, format_line(record.levelname, line))
+
+
+def _outside_task(record: logging.LogRecord) -> None:
+    """A record from a thread that is not running a task: what logging would do without us."""
+    root = logging.getLogger()
+    if record.levelno < _saved.get("root_level", logging.WARNING):
+        return  # below what the root logger let through before routing was installed
+    if any(h is not _handler for h in root.handlers):
+        return  # other handlers have it
+    last = logging.lastResort
+    if last is not None and record.levelno >= last.level:
+        last.handle(record)
 
 
 _handler = _RoutingHandler()
@@ -101,7 +119,10 @@ def _install() -> None:
             sys.stdout = _RoutingStream(sys.stdout, "INFO")
             sys.stderr = _RoutingStream(sys.stderr, "ERROR")
             root = logging.getLogger()
-            _saved["root_level"] = root.level
+            _saved["root_level"] = root.getEffectiveLevel()
+            _saved["root_set_level"] = root.level
+            if root.level == logging.NOTSET or root.level > logging.INFO:
+                root.setLevel(logging.INFO)
             root.addHandler(_handler)
             task_logger = logging.getLogger("tradewind.task")
             _saved["task_level"] = task_logger.level
@@ -115,7 +136,10 @@ def _uninstall() -> None:
         _installed -= 1
         if _installed == 0:
             sys.stdout, sys.stderr = _saved["stdout"], _saved["stderr"]
-            logging.getLogger().removeHandler(_handler)
+            root = logging.getLogger()
+            root.removeHandler(_handler)
+            if root.level == logging.INFO:
+                root.setLevel(_saved["root_set_level"])
             logging.getLogger("tradewind.task").setLevel(_saved["task_level"])
 
 

@@ -5,13 +5,19 @@ DAG params are resolved to their run-time values. A string ending in one of the 
 ``template_ext`` (``.sh``, ``.sql``...) names a template file, looked up in the DAG's
 ``template_searchpath`` and then beside the DAG file. Undefined names are errors
 (``StrictUndefined``), and the environment is sandboxed. Only DAG authors' strings are
-templates: values that arrive at run time (conf, params, XCom) are inserted as data.
+templates: values that arrive at run time (conf, params, XCom) are inserted as data, and the
+runner marks a mapped copy's arguments that came from XCom with :func:`data_values` so they
+are passed through unrendered. An object held in a template field that has its own
+``template_fields`` is copied and its fields rendered too.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import copy
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import jinja2
@@ -40,6 +46,21 @@ class _NativeSandboxedEnvironment(jinja2.sandbox.SandboxedEnvironment):
         template = super().get_template(*args, **kwargs)
         template.__class__ = jinja2.nativetypes.NativeTemplate
         return template
+
+
+_data_ids: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar(
+    "tradewind_template_data_ids", default=frozenset()
+)
+
+
+@contextlib.contextmanager
+def data_values(ids: set[int]) -> Iterator[None]:
+    """Within the block, values whose ``id`` is in ``ids`` are data: returned unrendered."""
+    token = _data_ids.set(frozenset(ids))
+    try:
+        yield
+    finally:
+        _data_ids.reset(token)
 
 
 def _date_filter(fmt: str) -> Any:
@@ -110,6 +131,8 @@ def render_value(
     from tradewind.sdk.params import DagParam
     from tradewind.sdk.xcom_arg import XComArg
 
+    if id(value) in _data_ids.get():
+        return value
     if isinstance(value, str):
         try:
             if value.endswith(tuple(task.template_ext)) and task.template_ext:
@@ -142,7 +165,21 @@ def render_value(
         return type(value)(render_value(task, v, context, env, field) for v in value)
     if isinstance(value, dict):
         return {k: render_value(task, v, context, env, field) for k, v in value.items()}
+    nested = getattr(value, "template_fields", None)
+    if nested and not isinstance(value, type) and not _is_operator(value):
+        # An object with its own template fields (Airflow renders these too); copied so the
+        # DAG's object is never changed by a run.
+        value = copy.copy(value)
+        for name in nested:
+            inner = getattr(value, name)
+            setattr(value, name, render_value(task, inner, context, env, f"{field}.{name}"))
     return value
+
+
+def _is_operator(value: Any) -> bool:
+    from tradewind.sdk.abstractoperator import AbstractOperator
+
+    return isinstance(value, AbstractOperator)
 
 
 def render_operator_fields(

@@ -2,10 +2,10 @@
 
 In a process's main thread (workers run each try in one) a ``SIGALRM`` timer raises
 :class:`~tradewind.exceptions.TradewindTaskTimeout` inside the task at once, even in a
-blocking call. In any other thread (``dags test`` runs independent tasks in threads) the
-exception is delivered asynchronously into the task's thread, and the operator's
-``on_kill`` runs so it can stop subprocesses; pure-Python code stops at once, a blocking C
-call when it returns.
+blocking call, and the operator's ``on_kill`` runs once it has (as Airflow does). In any
+other thread (``dags test`` runs independent tasks in threads) the exception is delivered
+asynchronously into the task's thread and ``on_kill`` runs at once, so it can stop
+subprocesses; pure-Python code stops at once, a blocking C call when it returns.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -35,12 +36,23 @@ def execution_timeout(
             raise TradewindTaskTimeout(message)
 
         previous = signal.signal(signal.SIGALRM, on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, seconds)
+        outer_delay, outer_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+        started = time.monotonic()
         try:
             yield
+        except TradewindTaskTimeout:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            if on_kill is not None:
+                with contextlib.suppress(Exception):
+                    on_kill()
+            raise
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
+            if outer_delay > 0:
+                # An enclosing alarm (a test runner's, a caller's) keeps its deadline.
+                left = max(outer_delay - (time.monotonic() - started), 0.001)
+                signal.setitimer(signal.ITIMER_REAL, left, outer_interval)
         return
 
     target = threading.get_ident()

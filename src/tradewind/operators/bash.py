@@ -62,21 +62,26 @@ class BashOperator(BaseOperator):
         set_dependencies_from_args(self, bash_command, env)
 
     def _environment(self, context: Any) -> dict[str, str]:
+        """The command's environment: ``env`` (on top of this process's with ``append_env``,
+        or this process's when ``env`` is None), plus the task's identity as
+        ``TRADEWIND_CTX_*`` and, for scripts written for Airflow, ``AIRFLOW_CTX_*``."""
         base = os.environ.copy() if (self.env is None or self.append_env) else {}
         if self.env:
             base.update({str(k): str(v) for k, v in self.env.items()})
         ti = context.get("ti") if isinstance(context, dict) else None
-        if ti is not None:
-            base.update(
-                {
-                    "TRADEWIND_CTX_DAG_ID": ti.dag_id,
-                    "TRADEWIND_CTX_TASK_ID": ti.task_id,
-                    "TRADEWIND_CTX_DAG_RUN_ID": ti.run_id,
-                    "TRADEWIND_CTX_TRY_NUMBER": str(ti.try_number),
-                }
-            )
-            if context.get("logical_date") is not None:
-                base["TRADEWIND_CTX_LOGICAL_DATE"] = context["logical_date"].isoformat()
+        if ti is None:
+            return base
+        identity = {
+            "DAG_ID": ti.dag_id,
+            "TASK_ID": ti.task_id,
+            "DAG_RUN_ID": ti.run_id,
+            "TRY_NUMBER": str(ti.try_number),
+            "DAG_OWNER": str(self.owner),
+        }
+        if context.get("logical_date") is not None:
+            identity["LOGICAL_DATE"] = context["logical_date"].isoformat()
+        for prefix in ("TRADEWIND_CTX_", "AIRFLOW_CTX_"):
+            base.update({prefix + name: value for name, value in identity.items()})
         return base
 
     def execute(self, context: Any) -> Any:
@@ -98,7 +103,7 @@ class BashOperator(BaseOperator):
         assert self._process.stdout is not None
         try:
             for raw in iter(self._process.stdout.readline, b""):
-                line = raw.decode(self.output_encoding, errors="backslashreplace").rstrip("\n")
+                line = raw.decode(self.output_encoding, errors="backslashreplace").rstrip()
                 last_line = line
                 self.log.info("%s", line)
             code = self._process.wait()

@@ -72,6 +72,60 @@ def validate_id(value: object, what: str) -> str:
     return value
 
 
+def as_timedelta(value: Any, name: str, task_id: str) -> timedelta:
+    """``value`` as a timedelta (numbers are seconds), or a definition error naming the task."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    raise DagDefinitionError(
+        f"task {task_id!r}: {name} must be a timedelta or seconds, got {type(value).__name__}"
+    )
+
+
+def check_scheduling_args(op: AbstractOperator) -> None:
+    """Check and normalise ``op``'s scheduling attributes in place (plain and mapped tasks).
+
+    Run when a task is defined, so a bad value fails the DAG file, not a run.
+    """
+    from tradewind.sdk.trigger_rule import coerce_trigger_rule, coerce_weight_rule
+
+    tid = op.task_id
+    try:
+        op.retries = int(op.retries or 0)
+    except (TypeError, ValueError):
+        raise DagDefinitionError(
+            f"task {tid!r}: retries must be an integer, got {op.retries!r}"
+        ) from None
+    if op.retries < 0:
+        raise DagDefinitionError(f"task {tid!r}: retries must be >= 0, got {op.retries}")
+    op.retry_delay = as_timedelta(op.retry_delay, "retry_delay", tid)
+    backoff = op.retry_exponential_backoff
+    if backoff is None:
+        op.retry_exponential_backoff = False
+    elif not isinstance(backoff, bool):
+        # A number is Airflow 3's multiplier (True means 2.0); keep it.
+        if not isinstance(backoff, (int, float)) or backoff < 0:
+            raise DagDefinitionError(
+                f"task {tid!r}: retry_exponential_backoff must be a bool or a multiplier "
+                f">= 0, got {backoff!r}"
+            )
+        op.retry_exponential_backoff = float(backoff)
+    if op.max_retry_delay is not None:
+        op.max_retry_delay = as_timedelta(op.max_retry_delay, "max_retry_delay", tid)
+    if op.execution_timeout is not None and not isinstance(op.execution_timeout, timedelta):
+        raise DagDefinitionError(
+            f"task {tid!r}: execution_timeout must be a timedelta, "
+            f"got {type(op.execution_timeout).__name__}"
+        )
+    op.trigger_rule = coerce_trigger_rule(op.trigger_rule, tid)
+    op.weight_rule = coerce_weight_rule(op.weight_rule, tid)
+    op.pool = op.pool or "default_pool"
+    if not isinstance(op.pool_slots, int) or op.pool_slots < 1:
+        raise DagDefinitionError(f"task {tid!r}: pool_slots must be >= 1, got {op.pool_slots!r}")
+    op.priority_weight = int(op.priority_weight)
+
+
 class AbstractOperator(DependencyMixin):
     """The node of a DAG's task graph. See the module docstring."""
 
@@ -81,7 +135,7 @@ class AbstractOperator(DependencyMixin):
     trigger_rule: TriggerRule
     retries: int
     retry_delay: timedelta
-    retry_exponential_backoff: bool
+    retry_exponential_backoff: bool | float
     max_retry_delay: timedelta | None
     execution_timeout: timedelta | None
     pool: str

@@ -28,9 +28,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from tradewind.exceptions import DagDefinitionError
-from tradewind.sdk.abstractoperator import SCHEDULING_DEFAULTS, AbstractOperator, validate_id
+from tradewind.sdk.abstractoperator import (
+    SCHEDULING_DEFAULTS,
+    AbstractOperator,
+    check_scheduling_args,
+    validate_id,
+)
 from tradewind.sdk.dependency import DependencyMixin, _flatten
-from tradewind.sdk.trigger_rule import coerce_trigger_rule, coerce_weight_rule
 
 if TYPE_CHECKING:
     from tradewind.sdk.dag import DAG
@@ -147,7 +151,7 @@ class BaseOperator(AbstractOperator):
         email: str | Sequence[str] | None = None,
         retries: int | None = 0,
         retry_delay: timedelta | float = SCHEDULING_DEFAULTS["retry_delay"],
-        retry_exponential_backoff: bool = False,
+        retry_exponential_backoff: bool | float = False,
         max_retry_delay: timedelta | float | None = None,
         execution_timeout: timedelta | None = None,
         trigger_rule: str = SCHEDULING_DEFAULTS["trigger_rule"],
@@ -207,29 +211,17 @@ class BaseOperator(AbstractOperator):
         self.email = email
         self.email_on_failure = email_on_failure
         self.email_on_retry = email_on_retry
-        self.retries = int(retries or 0)
-        if self.retries < 0:
-            raise DagDefinitionError(f"task {self.task_id!r}: retries must be >= 0")
-        self.retry_delay = _as_timedelta(retry_delay, "retry_delay", self.task_id)
-        self.retry_exponential_backoff = bool(retry_exponential_backoff)
-        self.max_retry_delay = (
-            None
-            if max_retry_delay is None
-            else _as_timedelta(max_retry_delay, "max_retry_delay", self.task_id)
-        )
-        if execution_timeout is not None and not isinstance(execution_timeout, timedelta):
-            raise DagDefinitionError(
-                f"task {self.task_id!r}: execution_timeout must be a timedelta, "
-                f"got {type(execution_timeout).__name__}"
-            )
+        self.retries = retries  # type: ignore[assignment]
+        self.retry_delay = retry_delay  # type: ignore[assignment]
+        self.retry_exponential_backoff = retry_exponential_backoff
+        self.max_retry_delay = max_retry_delay  # type: ignore[assignment]
         self.execution_timeout = execution_timeout
-        self.trigger_rule = coerce_trigger_rule(trigger_rule, self.task_id)
-        self.pool = pool or "default_pool"
-        if pool_slots < 1:
-            raise DagDefinitionError(f"task {self.task_id!r}: pool_slots must be >= 1")
+        self.trigger_rule = trigger_rule  # type: ignore[assignment]
+        self.pool = pool  # type: ignore[assignment]
         self.pool_slots = pool_slots
-        self.priority_weight = int(priority_weight)
-        self.weight_rule = coerce_weight_rule(weight_rule, self.task_id)
+        self.priority_weight = priority_weight
+        self.weight_rule = weight_rule  # type: ignore[assignment]
+        check_scheduling_args(self)
         self.queue = queue
         self.depends_on_past = depends_on_past
         self.wait_for_downstream = wait_for_downstream
@@ -299,7 +291,8 @@ class BaseOperator(AbstractOperator):
         """
         from tradewind.sdk.mapping import OperatorPartial
 
-        return OperatorPartial(cls, apply_default_args(cls, kwargs))
+        explicit = set(kwargs) - {"default_args", "dag", "task_group"}
+        return OperatorPartial(cls, apply_default_args(cls, kwargs), explicit)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> BaseOperator:
         # Tasks are copied per try so rendering never leaks between tries; the graph and the
@@ -313,16 +306,6 @@ class BaseOperator(AbstractOperator):
         for key, value in self.__dict__.items():
             result.__dict__[key] = value if key in shallow else copy.deepcopy(value, memo)
         return result
-
-
-def _as_timedelta(value: Any, name: str, task_id: str) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    raise DagDefinitionError(
-        f"task {task_id!r}: {name} must be a timedelta or seconds, got {type(value).__name__}"
-    )
 
 
 def _flatten_plain(value: Any) -> list[Any]:

@@ -67,10 +67,13 @@ class Connection:
             port = parts.port
         except ValueError:
             raise ValueError(f"connection {conn_id!r}: port in {uri!r} is not a number") from None
+        conn_type = parts.scheme.replace("-", "_")
+        if conn_type == "postgresql":  # SQLAlchemy's name for it, as Airflow accepts
+            conn_type = "postgres"
         return cls(
             conn_id=conn_id,
-            conn_type=parts.scheme.replace("-", "_"),
-            host=unquote(parts.hostname) if parts.hostname else None,
+            conn_type=conn_type,
+            host=_host(parts.netloc),
             login=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
             schema=unquote(parts.path.lstrip("/")) or None,
@@ -121,6 +124,24 @@ class Connection:
         host = quote(self.host or "", safe="")
         port = f":{self.port}" if self.port else ""
         path = "/" + quote(self.schema, safe="") if self.schema else ""
-        extra = self.extra_dejson
-        query = "?" + urlencode(extra) if extra else ""
+        query = ""
+        if self.extra:
+            extra = self.extra_dejson
+            if extra and all(isinstance(v, str) for v in extra.values()):
+                query = "?" + urlencode(extra)
+            else:
+                # Nested or non-string values (or extra that is not a dict) survive only as
+                # JSON, under ``__extra__``.
+                query = "?" + urlencode({"__extra__": self.extra})
         return f"{scheme}://{auth}{host}{port}{path}{query}"
+
+
+def _host(netloc: str) -> str | None:
+    """The host part of a URI's ``netloc``, unquoted, with its case kept (``urlsplit``'s
+    ``hostname`` lower-cases it, which breaks quoted paths such as socket folders)."""
+    host = netloc.rpartition("@")[2]
+    if host.startswith("["):  # IPv6 literal
+        host = host[1 : host.find("]")] if "]" in host else host[1:]
+    else:
+        host = host.partition(":")[0]
+    return unquote(host) or None

@@ -25,7 +25,12 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from tradewind.exceptions import DagCycleError, DagDefinitionError, DuplicateTaskIdError
+from tradewind.exceptions import (
+    DagCycleError,
+    DagDefinitionError,
+    DuplicateTaskIdError,
+    ParamValidationError,
+)
 from tradewind.sdk.abstractoperator import AbstractOperator, validate_id
 from tradewind.sdk.params import ParamsDict
 
@@ -120,20 +125,42 @@ class DAG:
         )
         self.end_date = _utc(end_date or self.default_args.get("end_date"), "end_date", dag_id)
         self.schedule = schedule
+        # A cron schedule runs in the start date's time zone, as in Airflow.
+        zone = self.start_date.tzinfo if self.start_date is not None else None
         try:
-            self.timetable: Timetable = timetable_from_schedule(schedule)
+            self.timetable: Timetable = timetable_from_schedule(schedule, timezone=zone)
         except DagDefinitionError as err:
             raise DagDefinitionError(f"DAG {dag_id!r}: {err}") from None
         self.catchup = catchup
+        if catchup and self.timetable.can_be_scheduled and self.start_date is None:
+            raise DagDefinitionError(f"DAG {dag_id!r}: start_date is required when catchup=True")
         try:
             self.params = ParamsDict(params or {})
+            # default_args["params"] are DAG params too, and win over ``params`` (Airflow).
+            for key, value in dict(self.default_args.pop("params", None) or {}).items():
+                self.params[key] = value
         except Exception as err:
             raise DagDefinitionError(f"DAG {dag_id!r}: {err}") from None
+        if self.timetable.can_be_scheduled:
+            try:
+                self.params.validate()
+            except ParamValidationError as err:
+                raise DagDefinitionError(
+                    f"DAG {dag_id!r} is not allowed to define a schedule, as there are "
+                    f"required params without default values, or the default values are not "
+                    f"valid: {err}"
+                ) from None
         self.tags = sorted(set(tags or ()))
         self.doc_md = doc_md
         if max_active_runs < 1 or max_active_tasks < 1:
             raise DagDefinitionError(
                 f"DAG {dag_id!r}: max_active_runs and max_active_tasks must be >= 1"
+            )
+        limit = self.timetable.active_runs_limit
+        if limit is not None and max_active_runs > limit:
+            raise DagDefinitionError(
+                f"DAG {dag_id!r}: schedule {self.timetable.summary!r} allows at most {limit} "
+                f"active run(s); set max_active_runs={limit} (got {max_active_runs})"
             )
         self.max_active_runs = max_active_runs
         self.max_active_tasks = max_active_tasks
@@ -180,6 +207,11 @@ class DAG:
         if task.task_id in self.task_dict and self.task_dict[task.task_id] is not task:
             raise DuplicateTaskIdError(
                 f"DAG {self.dag_id!r}: task id {task.task_id!r} has already been added to the DAG"
+            )
+        if task.task_id in self.task_group.used_group_ids:
+            raise DuplicateTaskIdError(
+                f"DAG {self.dag_id!r}: task id {task.task_id!r} has already been added to the "
+                "DAG as a group id"
             )
         self.task_dict[task.task_id] = task
         task.dag = self
@@ -233,29 +265,26 @@ class DAG:
         return order
 
     def _describe_cycle(self) -> str:
-        # Depth-first search that reports the first cycle found, as a path of task ids.
-        color: dict[str, int] = dict.fromkeys(self.task_dict, 0)
-        path: list[str] = []
-
-        def visit(tid: str) -> list[str] | None:
-            color[tid] = 1
-            path.append(tid)
-            for down in sorted(self.task_dict[tid].downstream_task_ids):
-                if color[down] == 1:
-                    return [*path[path.index(down) :], down]
-                if color[down] == 0:
-                    found = visit(down)
-                    if found:
-                        return found
-            path.pop()
-            color[tid] = 2
-            return None
-
-        for tid in sorted(self.task_dict):
-            if color[tid] == 0:
-                cycle = visit(tid)
-                if cycle:
+        """The first cycle found, as ``a >> b >> a`` (iterative: long chains are fine)."""
+        color: dict[str, int] = dict.fromkeys(self.task_dict, 0)  # 0 new, 1 on path, 2 done
+        for start in sorted(self.task_dict):
+            if color[start]:
+                continue
+            path = [start]
+            color[start] = 1
+            stack = [iter(sorted(self.task_dict[start].downstream_task_ids))]
+            while stack:
+                down = next(stack[-1], None)
+                if down is None:
+                    stack.pop()
+                    color[path.pop()] = 2
+                elif color[down] == 1:
+                    cycle = [*path[path.index(down) :], down]
                     return f"DAG {self.dag_id!r} has a cycle: " + " >> ".join(cycle)
+                elif color[down] == 0:
+                    color[down] = 1
+                    path.append(down)
+                    stack.append(iter(sorted(self.task_dict[down].downstream_task_ids)))
         return f"DAG {self.dag_id!r} has a cycle"
 
     def validate(self) -> None:
@@ -312,24 +341,33 @@ def dag(dag_id: str | Callable[..., Any] | None = None, **dag_kwargs: Any) -> Ca
     ('doc_decorated', 'hi')
     """
     if callable(dag_id):
-        return dag()(dag_id)
+        return dag()(dag_id)  # type: ignore[no-any-return]
 
     def decorator(fn: Callable[..., Any]) -> Callable[..., DAG]:
+        sig = inspect.signature(fn)
+        name = dag_id if isinstance(dag_id, str) and dag_id.strip() else fn.__name__
+
         @functools.wraps(fn)
         def factory(*args: Any, **kwargs: Any) -> DAG:
             from tradewind.sdk.params import DagParam
 
-            sig = inspect.signature(fn)
-            bound = sig.bind_partial(*args, **kwargs)
+            try:
+                bound = sig.bind(*args, **kwargs)
+            except TypeError as err:
+                raise TypeError(f"@dag {name!r}: {fn.__name__}(): {err}") from None
             bound.apply_defaults()
-            params = dict(dag_kwargs.get("params") or {})
-            for name, value in bound.arguments.items():
-                params.setdefault(name, value)
-            options = {**dag_kwargs, "params": params}
-            options.setdefault("doc_md", fn.__doc__)
-            new_dag = DAG(dag_id if isinstance(dag_id, str) else fn.__name__, **options)
+            new_dag = DAG(name, **dag_kwargs)
+            if fn.__doc__ and not new_dag.doc_md:
+                new_dag.doc_md = inspect.cleandoc(fn.__doc__)
+            # Each argument's value (the call's, else the function default) becomes the
+            # param's value, checked against a schema given in ``params=``.
+            for arg, value in bound.arguments.items():
+                try:
+                    new_dag.params[arg] = value
+                except ParamValidationError as err:
+                    raise DagDefinitionError(f"DAG {name!r}: {err}") from None
             with new_dag:
-                fn(**{name: DagParam(new_dag, name) for name in bound.arguments})
+                fn(**{arg: DagParam(new_dag, arg) for arg in bound.arguments})
             new_dag.fileloc = inspect.getsourcefile(fn)
             return new_dag
 

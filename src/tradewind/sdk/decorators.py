@@ -30,9 +30,11 @@ from tradewind.sdk.mapping import (
 )
 from tradewind.sdk.xcom_arg import PlainXComArg, XComArg
 
-#: Context names a TaskFlow function may take as arguments and get filled at run time.
+#: Context names a TaskFlow function may take as arguments and get filled at run time
+#: (Airflow 3's context keys, plus ``conf``, which Tradewind's context also has).
 KNOWN_CONTEXT_KEYS = frozenset(
     {
+        "asset_state_store",
         "conf",
         "conn",
         "dag",
@@ -41,42 +43,61 @@ KNOWN_CONTEXT_KEYS = frozenset(
         "data_interval_start",
         "ds",
         "ds_nodash",
+        "exception",
+        "expanded_ti_count",
+        "inlet_events",
         "inlets",
         "logical_date",
         "macros",
         "map_index_template",
+        "outlet_events",
         "outlets",
         "params",
-        "prev_data_interval_start_success",
+        "partition_date",
+        "partition_key",
         "prev_data_interval_end_success",
-        "prev_start_date_success",
+        "prev_data_interval_start_success",
         "prev_end_date_success",
+        "prev_start_date_success",
+        "reason",
         "run_id",
         "task",
         "task_instance",
         "task_instance_key_str",
+        "task_reschedule_count",
+        "task_state_store",
+        "templates_dict",
         "test_mode",
         "ti",
         "triggering_asset_events",
+        "try_number",
         "ts",
         "ts_nodash",
         "ts_nodash_with_tz",
         "var",
-        "expanded_ti_count",
     }
 )
 
 
 def unique_task_id(task_id: str, dag: Any, group: Any) -> str:
-    """``task_id``, or ``task_id__N`` when a task with that id is already in the DAG."""
+    """``task_id``, or ``task_id__N`` when a task (or group) with that id is in the DAG."""
     if dag is None:
         return task_id
-    full = group.child_id(task_id) if group is not None else task_id
-    if full not in dag.task_dict:
+    groups = dag.task_group.used_group_ids
+
+    def taken(label: str) -> bool:
+        full = group.child_id(label) if group is not None else label
+        return full in dag.task_dict or full in groups
+
+    if not taken(task_id):
         return task_id
-    n = 1
-    while (group.child_id(f"{task_id}__{n}") if group else f"{task_id}__{n}") in dag.task_dict:
+    # Remember where the search ended, so calling one function n times costs O(n), not O(n²).
+    hints: dict[str, int] = dag.__dict__.setdefault("_tw_suffix_hints", {})
+    key = group.child_id(task_id) if group is not None else task_id
+    n = hints.get(key, 1)
+    while taken(f"{task_id}__{n}"):
         n += 1
+    hints[key] = n + 1
     return f"{task_id}__{n}"
 
 
@@ -99,16 +120,31 @@ def check_call_binds(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict
     Parameters named after context keys may be left out; they are filled at run time.
     """
     sig = inspect.signature(fn)
-    params = [
-        p.replace(default=None)
-        if p.name in KNOWN_CONTEXT_KEYS and p.default is p.empty and p.kind != p.VAR_POSITIONAL
-        else p
-        for p in sig.parameters.values()
-    ]
     try:
-        sig.replace(parameters=params).bind(*args, **kwargs)
+        bound = sig.bind_partial(*args, **kwargs)
     except TypeError as err:
         raise TypeError(f"{fn.__name__}(): {err}") from None
+    missing = [
+        p.name
+        for p in sig.parameters.values()
+        if p.default is p.empty
+        and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        and p.name not in bound.arguments
+        and p.name not in KNOWN_CONTEXT_KEYS
+    ]
+    if missing:
+        names = ", ".join(repr(n) for n in missing)
+        plural = "s" if len(missing) > 1 else ""
+        raise TypeError(f"{fn.__name__}(): missing required argument{plural} {names}")
+
+
+def _check_not_context_keys(fn: Callable[..., Any], names: Any, how: str) -> None:
+    clash = sorted(KNOWN_CONTEXT_KEYS.intersection(names))
+    if clash:
+        raise ValueError(
+            f"cannot {how} {fn.__name__}() over task context variables {clash}; "
+            "they are filled at run time"
+        )
 
 
 class TaskDecorator:
@@ -119,11 +155,41 @@ class TaskDecorator:
         function: Callable[..., Any],
         operator_class: type[Any],
         kwargs: dict[str, Any],
+        *,
+        is_setup: bool = False,
+        is_teardown: bool = False,
+        on_failure_fail_dagrun: bool = False,
     ) -> None:
         self.function = function
         self.operator_class = operator_class
         self.kwargs = kwargs
+        self.is_setup = is_setup
+        self.is_teardown = is_teardown
+        self.on_failure_fail_dagrun = on_failure_fail_dagrun
         functools.update_wrapper(self, function)
+
+    def _copy(self, **changes: Any) -> TaskDecorator:
+        options = {
+            "is_setup": self.is_setup,
+            "is_teardown": self.is_teardown,
+            "on_failure_fail_dagrun": self.on_failure_fail_dagrun,
+        }
+        kwargs = changes.pop("kwargs", self.kwargs)
+        options.update(changes)
+        return TaskDecorator(self.function, self.operator_class, kwargs, **options)
+
+    def _finish(self, op: AbstractOperator) -> XComArg:
+        """Apply what the decorator says about the task (setup, teardown, docs)."""
+        if self.is_setup:
+            op.as_setup()
+        if self.is_teardown:
+            op.as_teardown(on_failure_fail_dagrun=self.on_failure_fail_dagrun)
+        doc = self.function.__doc__
+        if doc and not any(
+            getattr(op, name, None) for name in ("doc", "doc_md", "doc_rst", "doc_json", "doc_yaml")
+        ):
+            op.doc_md = inspect.cleandoc(doc)  # type: ignore[attr-defined]
+        return PlainXComArg(op)
 
     def _operator_kwargs(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         from tradewind.sdk.baseoperator import resolve_dag_and_group
@@ -145,11 +211,11 @@ class TaskDecorator:
             op_kwargs=kwargs,
             **self._operator_kwargs(),
         )
-        return PlainXComArg(op)
+        return self._finish(op)
 
     def override(self, **kwargs: Any) -> TaskDecorator:
         """A copy of this decorator with other task arguments (``task_id``, ``retries``...)."""
-        return TaskDecorator(self.function, self.operator_class, {**self.kwargs, **kwargs})
+        return self._copy(kwargs={**self.kwargs, **kwargs})
 
     def partial(self, **kwargs: Any) -> TaskPartial:
         """Fix some function arguments for every mapped copy; then call ``expand``."""
@@ -177,19 +243,28 @@ class TaskPartial:
         kwargs = apply_default_args(d.operator_class, kwargs)
         kwargs.update(python_callable=d.function, op_args=(), op_kwargs=dict(self.op_kwargs))
         op = MappedOperator(d.operator_class, kwargs, expand_input, expand_into="op_kwargs")
-        return PlainXComArg(op)
+        return d._finish(op)
 
     def expand(self, **mapped: Any) -> XComArg:
+        fn = self.decorator.function
         if not mapped:
             raise TypeError("expand() needs at least one argument to map over")
         clash = set(mapped) & set(self.op_kwargs)
         if clash:
             raise TypeError(f"arguments given to both partial() and expand(): {sorted(clash)}")
-        check_call_binds(self.decorator.function, (), {**self.op_kwargs, **mapped})
+        _check_not_context_keys(fn, mapped, "expand")
+        check_call_binds(fn, (), {**self.op_kwargs, **mapped})
         return self._mapped(DictOfListsExpandInput(mapped))
 
     def expand_kwargs(self, kwargs: Any) -> XComArg:
-        return self._mapped(ListOfDictsExpandInput(kwargs))
+        expand_input = ListOfDictsExpandInput(kwargs)
+        fn = self.decorator.function
+        if not isinstance(kwargs, XComArg):
+            for row in kwargs:
+                if isinstance(row, Mapping):
+                    _check_not_context_keys(fn, row, "expand_kwargs")
+                    check_call_binds(fn, (), {**self.op_kwargs, **row})
+        return self._mapped(expand_input)
 
 
 def _make_decorator(operator_path: str) -> Callable[..., Any]:
@@ -227,25 +302,25 @@ class _TaskNamespace:
 task = _TaskNamespace()
 
 
-def _node(value: Any) -> AbstractOperator:
-    if isinstance(value, PlainXComArg):
-        return value.operator
-    if isinstance(value, AbstractOperator):
-        return value
-    raise TypeError(f"expected a task, got {type(value).__name__}")
+def _as_decorator(func: Any) -> TaskDecorator:
+    from tradewind.sdk.taskgroup import TaskGroup
+
+    if isinstance(func, TaskDecorator):
+        return func
+    if isinstance(func, TaskGroup) or getattr(func, "_tw_task_group_factory", False):
+        raise TypeError("task groups cannot be marked as setup or teardown")
+    if not callable(func):
+        raise TypeError(f"setup/teardown decorate a function, got {type(func).__name__}")
+    return task(func)  # type: ignore[no-any-return]
 
 
-def setup(func: Callable[..., Any]) -> Any:
-    """Mark a ``@task`` function (or a plain function) as a setup task."""
-    dec = func if isinstance(func, TaskDecorator) else task(func)
+def setup(func: Callable[..., Any]) -> TaskDecorator:
+    """Mark a ``@task`` function (or a plain function) as a setup task.
 
-    @functools.wraps(dec.function)
-    def call(*args: Any, **kwargs: Any) -> XComArg:
-        result = dec(*args, **kwargs)
-        _node(result).as_setup()
-        return result
-
-    return call
+    The result is still a TaskFlow decorator: ``.override()``, ``.partial()`` and
+    ``.expand()`` work on it.
+    """
+    return _as_decorator(func)._copy(is_setup=True)
 
 
 def teardown(
@@ -254,15 +329,9 @@ def teardown(
     """Mark a ``@task`` function as a teardown task: it runs when its setups succeeded, even
     if the work between failed."""
 
-    def wrap(f: Callable[..., Any]) -> Any:
-        dec = f if isinstance(f, TaskDecorator) else task(f)
-
-        @functools.wraps(dec.function)
-        def call(*args: Any, **kwargs: Any) -> XComArg:
-            result = dec(*args, **kwargs)
-            _node(result).as_teardown(on_failure_fail_dagrun=on_failure_fail_dagrun)
-            return result
-
-        return call
+    def wrap(f: Callable[..., Any]) -> TaskDecorator:
+        return _as_decorator(f)._copy(
+            is_teardown=True, on_failure_fail_dagrun=on_failure_fail_dagrun
+        )
 
     return wrap(func) if func is not None else wrap

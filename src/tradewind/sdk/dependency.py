@@ -73,11 +73,10 @@ def relate(upstream: DependencyMixin, downstream: DependencyMixin, label: str | 
     from tradewind.sdk.edges import Label
 
     if isinstance(downstream, Label):
-        downstream.pending_upstream.append(upstream)
+        downstream.add_upstream(upstream)
         return
     if isinstance(upstream, Label):
-        for pending in upstream.pending_upstream:
-            relate(pending, downstream, upstream.label)
+        upstream.add_downstream(downstream)
         return
     for leaf in upstream.leaves:
         for root in downstream.roots:

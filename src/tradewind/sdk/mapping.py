@@ -16,9 +16,13 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tradewind.exceptions import DagDefinitionError
-from tradewind.sdk.abstractoperator import SCHEDULING_DEFAULTS, AbstractOperator, validate_id
-from tradewind.sdk.trigger_rule import coerce_trigger_rule, coerce_weight_rule
-from tradewind.sdk.xcom_arg import LengthLookup, XComArg, find_references
+from tradewind.sdk.abstractoperator import (
+    SCHEDULING_DEFAULTS,
+    AbstractOperator,
+    check_scheduling_args,
+    validate_id,
+)
+from tradewind.sdk.xcom_arg import LengthLookup, XComArg, find_references, is_sequence
 
 if TYPE_CHECKING:
     from tradewind.sdk.baseoperator import BaseOperator
@@ -29,7 +33,7 @@ class UnmappableInputError(DagDefinitionError):
 
 
 def _literal_length(name: str, value: Any) -> int:
-    if isinstance(value, (list, tuple, Mapping)):
+    if isinstance(value, Mapping) or is_sequence(value):
         return len(value)
     raise UnmappableInputError(
         f"expand() argument {name!r} must be a list, dict or XComArg, got {type(value).__name__}"
@@ -39,7 +43,7 @@ def _literal_length(name: str, value: Any) -> int:
 def _element(name: str, value: Any, index: int) -> Any:
     if isinstance(value, Mapping):
         return list(value.items())[index]
-    if isinstance(value, (list, tuple)):
+    if is_sequence(value):
         return value[index]
     raise UnmappableInputError(
         f"cannot map over {name!r}: the value at run time is a {type(value).__name__}, "
@@ -91,13 +95,32 @@ class ListOfDictsExpandInput:
 
     def __init__(self, value: Any) -> None:
         if not isinstance(value, XComArg):
-            if not isinstance(value, (list, tuple)) or not all(
-                isinstance(v, Mapping) for v in value
-            ):
+            if not isinstance(value, (list, tuple)):
                 raise UnmappableInputError(
-                    "expand_kwargs() takes a list of dicts or an XComArg that gives one"
+                    f"expand_kwargs() expects a list[dict] or an XComArg that gives one, "
+                    f"not {type(value).__name__}"
                 )
+            for i, row in enumerate(value):
+                if isinstance(row, XComArg):
+                    continue
+                if not isinstance(row, Mapping):
+                    raise UnmappableInputError(
+                        f"expand_kwargs() expects a list[dict], but element {i} is a "
+                        f"{type(row).__name__}"
+                    )
+                bad = [k for k in row if not isinstance(k, str)]
+                if bad:
+                    raise UnmappableInputError(
+                        f"expand_kwargs() element {i} has non-str keys {bad!r}; keys are "
+                        "argument names"
+                    )
         self.value = value
+
+    def literal_keys(self) -> set[str]:
+        """Argument names of the literal dicts (those known at definition time)."""
+        if isinstance(self.value, XComArg):
+            return set()
+        return {k for row in self.value if isinstance(row, Mapping) for k in row}
 
     def references(self) -> list[XComArg]:
         return find_references(self.value)
@@ -110,6 +133,8 @@ class ListOfDictsExpandInput:
     def resolve(self, context: Mapping[str, Any], map_index: int) -> dict[str, Any]:
         rows = self.value.resolve(context) if isinstance(self.value, XComArg) else self.value
         row = rows[map_index]
+        if isinstance(row, XComArg):
+            row = row.resolve(context)
         if not isinstance(row, Mapping):
             raise UnmappableInputError(
                 f"expand_kwargs() element {map_index} is a {type(row).__name__}, not a dict"
@@ -123,22 +148,34 @@ ExpandInput = DictOfListsExpandInput | ListOfDictsExpandInput
 
 
 class OperatorPartial:
-    """The fixed half of a mapped task; call :meth:`expand` or :meth:`expand_kwargs`."""
+    """The fixed half of a mapped task; call :meth:`expand` or :meth:`expand_kwargs`.
 
-    def __init__(self, operator_class: type[BaseOperator], kwargs: dict[str, Any]) -> None:
+    ``explicit`` names the arguments the user gave to ``partial()``; the others in
+    ``kwargs`` came from ``default_args`` and give way to expanded arguments.
+    """
+
+    def __init__(
+        self,
+        operator_class: type[BaseOperator],
+        kwargs: dict[str, Any],
+        explicit: set[str] | None = None,
+    ) -> None:
         if "task_id" not in kwargs:
             raise TypeError(f"{operator_class.__name__}.partial() needs a task_id")
         self.operator_class = operator_class
         self.kwargs = kwargs
+        self.explicit = set(kwargs) if explicit is None else set(explicit)
         self._expanded = False
 
     def expand(self, **mapped: Any) -> MappedOperator:
         """Create one copy of the task per element (the cross product for several args)."""
         if not mapped:
             raise TypeError("expand() needs at least one argument to map over")
-        clash = set(mapped) & set(self.kwargs)
+        clash = set(mapped) & self.explicit
         if clash:
             raise TypeError(f"arguments given to both partial() and expand(): {sorted(clash)}")
+        for name in mapped:
+            self.kwargs.pop(name, None)
         return self._finish(DictOfListsExpandInput(mapped))
 
     def expand_kwargs(self, kwargs: Any) -> MappedOperator:
@@ -179,12 +216,13 @@ class MappedOperator(AbstractOperator):
         self.partial_kwargs = partial_kwargs
         self.task_group = group
         self.task_id = group.child_id(raw_id) if group is not None else raw_id
+        validate_id(self.task_id, "task_id")
+        _check_argument_names(
+            operator_class, self.task_id, partial_kwargs, expand_input, expand_into
+        )
         for name, default in SCHEDULING_DEFAULTS.items():
             setattr(self, name, partial_kwargs.get(name, default))
-        self.trigger_rule = coerce_trigger_rule(self.trigger_rule, self.task_id)
-        self.weight_rule = coerce_weight_rule(self.weight_rule, self.task_id)
-        self.pool = self.pool or "default_pool"
-        self.retries = int(self.retries or 0)
+        check_scheduling_args(self)
         self.template_fields = operator_class.template_fields
         self.template_ext = operator_class.template_ext
         self.is_branching = operator_class.is_branching
@@ -229,6 +267,38 @@ class MappedOperator(AbstractOperator):
 
     def __repr__(self) -> str:
         return f"<Mapped({self.operator_class.__name__}): {self.task_id}>"
+
+
+def _check_argument_names(
+    operator_class: type[BaseOperator],
+    task_id: str,
+    partial_kwargs: dict[str, Any],
+    expand_input: ExpandInput,
+    expand_into: str | None,
+) -> None:
+    """Fail at definition when ``partial()``/``expand()`` name arguments the operator lacks."""
+    from tradewind.sdk.baseoperator import accepted_init_args
+
+    klass: type = operator_class
+    accepted = accepted_init_args(klass)
+    name = operator_class.__name__
+    unknown = sorted(set(partial_kwargs) - accepted)
+    if unknown:
+        raise TypeError(
+            f"Invalid arguments were passed to {name}.partial() (task_id: {task_id}). "
+            f"Invalid arguments were: {unknown}"
+        )
+    if expand_into is not None:
+        return
+    if isinstance(expand_input, DictOfListsExpandInput):
+        given, how = set(expand_input.value), "expand"
+    else:
+        given, how = expand_input.literal_keys(), "expand_kwargs"
+    unknown = sorted(given - accepted)
+    if unknown:
+        raise TypeError(
+            f"{name}.{how}() got unexpected keyword arguments {unknown} (task_id: {task_id})"
+        )
 
 
 def build_detached(

@@ -1,8 +1,11 @@
 """Params: typed, validated run inputs with defaults, overridable by ``dag_run.conf``.
 
 A :class:`Param` carries a default and JSON-schema keywords (``type``, ``minimum``,
-``enum``, ``pattern``, ...). Defaults must be JSON values and are checked when the DAG is
-defined; the run's values are checked again before the first task starts.
+``enum``, ``pattern``, ...) or a whole ``schema={...}``. A default must be a JSON value
+(checked at once). As in Airflow, a default need not satisfy the schema when the DAG only runs
+when triggered (``Param(None, type="string")`` asks the person triggering for a value); a DAG
+with a schedule must have valid defaults for every param, checked when the DAG is defined.
+Every run's values (defaults overridden by ``dag_run.conf``) are checked before it starts.
 
 >>> p = Param(5, type="integer", minimum=1)
 >>> p.resolve(3)
@@ -39,7 +42,19 @@ class Param:
     ) -> None:
         self.value = default
         self.description = description
-        self.schema = schema
+        if "schema" in schema:
+            whole = schema.pop("schema")
+            if schema:
+                raise ParamValidationError(
+                    f"give the schema either as schema={{...}} or as keywords, not both "
+                    f"(got schema= and {sorted(schema)})"
+                )
+            if not isinstance(whole, dict):
+                raise ParamValidationError(f"schema must be a dict, got {type(whole).__name__}")
+            schema = dict(whole)
+        self.schema: dict[str, Any] = schema
+        if schema:
+            _check_schema(schema)
         if default is not _NOTSET:
             try:
                 json.dumps(default)
@@ -48,7 +63,6 @@ class Param:
                     f"param default {default!r} ({type(default).__name__}) is not JSON "
                     "serializable; use str, int, float, bool, None, list or dict"
                 ) from None
-            self._validate(default)
 
     @property
     def has_value(self) -> bool:
@@ -65,6 +79,11 @@ class Param:
             raise ParamValidationError(err.message) from None
         except jsonschema.SchemaError as err:
             raise ParamValidationError(f"invalid schema {self.schema!r}: {err.message}") from None
+
+    def with_value(self, value: Any) -> Param:
+        """A copy of this param holding ``value`` (checked against the schema)."""
+        self.resolve(value)
+        return Param(value, self.description, schema=copy.deepcopy(self.schema))
 
     def resolve(self, value: Any = _NOTSET) -> Any:
         """Return ``value`` (or the default) after checking it against the schema."""
@@ -89,6 +108,15 @@ class Param:
         return f"Param({self.value!r}, schema={self.schema!r})"
 
 
+def _check_schema(schema: dict[str, Any]) -> None:
+    import jsonschema
+
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as err:
+        raise ParamValidationError(f"invalid schema {schema!r}: {err.message}") from None
+
+
 class ParamsDict(MutableMapping[str, Any]):
     """A mapping of param name to :class:`Param`; reading an item gives the value."""
 
@@ -98,11 +126,20 @@ class ParamsDict(MutableMapping[str, Any]):
             self[key] = value
 
     def __setitem__(self, key: str, value: Any) -> None:
+        """A :class:`Param` replaces the entry; a plain value becomes the new value of an
+        existing param (checked against its schema, which is kept) or a new param without
+        a schema."""
         if not isinstance(value, Param):
-            try:
-                value = Param(value)
-            except ParamValidationError as err:
-                raise ParamValidationError(f"param {key!r}: {err}") from None
+            if key in self._params:
+                try:
+                    value = self._params[key].with_value(value)
+                except ParamValidationError as err:
+                    raise ParamValidationError(f"Invalid input for param {key}: {err}") from None
+            else:
+                try:
+                    value = Param(value)
+                except ParamValidationError as err:
+                    raise ParamValidationError(f"param {key!r}: {err}") from None
         self._params[key] = value
 
     def __getitem__(self, key: str) -> Any:
@@ -123,6 +160,10 @@ class ParamsDict(MutableMapping[str, Any]):
 
     def items_params(self) -> list[tuple[str, Param]]:
         return list(self._params.items())
+
+    def validate(self) -> dict[str, Any]:
+        """Check every param's current value; return them as a plain dict."""
+        return self.resolve()
 
     def update_params(self, other: ParamsDict) -> None:
         for key, param in other._params.items():

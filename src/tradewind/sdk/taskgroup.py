@@ -5,8 +5,8 @@
 >>> with DAG("doc_tg") as d:
 ...     start = EmptyOperator(task_id="start")
 ...     with TaskGroup("load") as load:
-...         EmptyOperator(task_id="a") >> EmptyOperator(task_id="b")
-...     start >> load
+...         _ = EmptyOperator(task_id="a") >> EmptyOperator(task_id="b")
+...     _ = start >> load
 >>> sorted(d.task_dict["load.a"].upstream_task_ids)
 ['start']
 """
@@ -74,14 +74,17 @@ class TaskGroup(DependencyMixin):
         self.dag = dag
         self.parent_group = parent_group or TaskGroupContext.current(dag)
         base = self.parent_group.child_id(group_id)
+        used = self.parent_group.used_group_ids
         full = base
-        if full in self.parent_group.used_group_ids:
+        if full in used or full in dag.task_dict:
             if not add_suffix_on_collision:
+                what = "group" if full in used else "task"
                 raise DagDefinitionError(
-                    f"DAG {dag.dag_id!r}: group id {full!r} has already been added to the DAG"
+                    f"DAG {dag.dag_id!r}: group id {full!r} has already been added to the DAG "
+                    f"as a {what} id"
                 )
             n = 1
-            while f"{base}__{n}" in self.parent_group.used_group_ids:
+            while f"{base}__{n}" in used or f"{base}__{n}" in dag.task_dict:
                 n += 1
             full = f"{base}__{n}"
             self._group_id = f"{group_id}__{n}"
@@ -154,9 +157,41 @@ class TaskGroup(DependencyMixin):
 
     @property
     def leaves(self) -> Sequence[AbstractOperator]:
+        """Tasks with no downstream inside the group; what ``group >> x`` links from.
+
+        A teardown is not a leaf: ``x`` waits for the work its setup enclosed, not for the
+        clean-up, so the teardown's nearest non-teardown upstream tasks stand in for it
+        (as in Airflow).
+        """
         tasks = self.iter_tasks()
-        ids = {t.task_id for t in tasks}
-        return [t for t in tasks if not (t.downstream_task_ids & ids)]
+        by_id = {t.task_id: t for t in tasks}
+        out: list[AbstractOperator] = []
+
+        def has_work_downstream(task: AbstractOperator, exclude: str) -> bool:
+            return any(
+                tid != exclude and tid in by_id and not by_id[tid].is_teardown
+                for tid in task.downstream_task_ids
+            )
+
+        def stand_ins(teardown: AbstractOperator) -> list[AbstractOperator]:
+            found: list[AbstractOperator] = []
+            for tid in sorted(teardown.upstream_task_ids):
+                up = by_id.get(tid)
+                if up is None or (teardown.is_teardown and up.is_setup):
+                    continue
+                if up.is_teardown:
+                    found.extend(stand_ins(up))
+                elif not has_work_downstream(up, exclude=teardown.task_id):
+                    found.append(up)
+            return found
+
+        for t in tasks:
+            if t.downstream_task_ids & by_id.keys():
+                continue
+            for leaf in stand_ins(t) if t.is_teardown else [t]:
+                if all(leaf is not seen for seen in out):
+                    out.append(leaf)
+        return out
 
     def __enter__(self) -> TaskGroup:
         TaskGroupContext._stack.append(self)
@@ -178,7 +213,7 @@ def task_group(
     The call returns what the function returns, or the group if it returns nothing.
     """
     if callable(group_id):
-        return task_group()(group_id)
+        return task_group()(group_id)  # type: ignore[no-any-return]
 
     def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
@@ -189,6 +224,7 @@ def task_group(
                 result = fn(*args, **kwargs)
             return group if result is None else result
 
+        factory._tw_task_group_factory = True  # type: ignore[attr-defined]
         return factory
 
     return decorator

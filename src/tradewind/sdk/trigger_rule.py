@@ -45,21 +45,19 @@ class WeightRule(StrEnum):
 
 def coerce_trigger_rule(value: object, task_id: str) -> TriggerRule:
     """Return ``value`` as a :class:`TriggerRule` or raise naming the task and valid rules."""
-    try:
+    if isinstance(value, str) and value in TriggerRule._value2member_map_:
         return TriggerRule(value)
-    except ValueError:
-        valid = ", ".join(r.value for r in TriggerRule)
-        raise DagDefinitionError(
-            f"task {task_id!r}: unknown trigger_rule {value!r}; valid rules are: {valid}"
-        ) from None
+    valid = ", ".join(r.value for r in TriggerRule)
+    raise DagDefinitionError(
+        f"task {task_id!r}: unknown trigger_rule {value!r}; valid rules are: {valid}"
+    )
 
 
 def coerce_weight_rule(value: object, task_id: str) -> WeightRule:
     """Return ``value`` as a :class:`WeightRule` or raise naming the task and valid rules."""
-    try:
+    if isinstance(value, str) and value in WeightRule._value2member_map_:
         return WeightRule(value)
-    except ValueError:
-        valid = ", ".join(r.value for r in WeightRule)
-        raise DagDefinitionError(
-            f"task {task_id!r}: unknown weight_rule {value!r}; valid rules are: {valid}"
-        ) from None
+    valid = ", ".join(r.value for r in WeightRule)
+    raise DagDefinitionError(
+        f"task {task_id!r}: unknown weight_rule {value!r}; valid rules are: {valid}"
+    )

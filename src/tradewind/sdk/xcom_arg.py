@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 RETURN_VALUE = "return_value"
 
+#: "No value given" for ``zip(fillvalue=...)`` (``None`` is a valid fill value).
+NOTSET: Any = type("_NotSet", (), {"__repr__": lambda self: "NOTSET"})()
+
 #: ``lengths(task_id, key)`` gives the length of a pushed list/dict, or ``None`` if unknown.
 LengthLookup = Callable[[str, str], "int | None"]
 
@@ -37,7 +40,9 @@ class XComArg(DependencyMixin):
     def map(self, fn: Callable[[Any], Any]) -> MapXComArg:
         return MapXComArg(self, [fn])
 
-    def zip(self, *others: XComArg, fillvalue: Any = None) -> ZipXComArg:
+    def zip(self, *others: XComArg, fillvalue: Any = NOTSET) -> ZipXComArg:
+        """Elements taken in step: as long as the shortest input, or as the longest when
+        ``fillvalue`` is given (missing elements are filled with it)."""
         return ZipXComArg([self, *others], fillvalue=fillvalue)
 
     def concat(self, *others: XComArg) -> ConcatXComArg:
@@ -64,6 +69,21 @@ class PlainXComArg(XComArg):
 
     def __getitem__(self, key: str) -> PlainXComArg:
         return PlainXComArg(self.operator, key)
+
+    def as_setup(self) -> PlainXComArg:
+        """Mark the producing task as a setup task; returns this XComArg."""
+        self.operator.as_setup()
+        return self
+
+    def as_teardown(
+        self, *, setups: Any = None, on_failure_fail_dagrun: bool | None = None
+    ) -> PlainXComArg:
+        """Mark the producing task as a teardown of ``setups``; returns this XComArg.
+
+        ``create() >> work() >> delete().as_teardown(setups=create_arg)``
+        """
+        self.operator.as_teardown(setups=setups, on_failure_fail_dagrun=on_failure_fail_dagrun)
+        return self
 
     def iter_references(self) -> Iterator[tuple[AbstractOperator, str]]:
         yield self.operator, self.key
@@ -111,7 +131,7 @@ class MapXComArg(XComArg):
         value = self.arg.resolve(context)
         if isinstance(value, Mapping):
             return [self._apply(item) for item in value.items()]
-        if isinstance(value, (list, tuple)):
+        if is_sequence(value):
             return [self._apply(item) for item in value]
         raise TypeError(f"map() needs a list or dict to map over, got {type(value).__name__}")
 
@@ -122,9 +142,9 @@ class MapXComArg(XComArg):
 class ZipXComArg(XComArg):
     """Elements of several XComArgs taken in step, like :func:`zip`."""
 
-    _MISSING: Any = object()
+    _MISSING: Any = NOTSET
 
-    def __init__(self, args: list[XComArg], *, fillvalue: Any = _MISSING) -> None:
+    def __init__(self, args: list[XComArg], *, fillvalue: Any = NOTSET) -> None:
         self.args = args
         self.fillvalue = fillvalue
 
@@ -171,10 +191,15 @@ class ConcatXComArg(XComArg):
         return sum(n for n in found if n is not None)
 
 
+def is_sequence(value: Any) -> bool:
+    """A list-like value that can be mapped over (not a str or bytes)."""
+    return isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray))
+
+
 def _items(value: Any) -> Any:
     if isinstance(value, Mapping):
         return value.items()
-    if isinstance(value, (list, tuple)):
+    if is_sequence(value):
         return value
     raise TypeError(f"expected a list or dict, got {type(value).__name__}")
 

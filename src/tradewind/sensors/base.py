@@ -2,13 +2,19 @@
 
 Subclasses implement ``poke(context)`` returning ``bool`` or :class:`PokeReturnValue`.
 ``timeout`` counts from the first poke; when it passes the sensor fails without retry, or
-is skipped with ``soft_fail=True``. ``exponential_backoff`` grows the wait between pokes up
-to ``max_wait``. In ``reschedule`` mode the task gives its worker slot back between pokes;
+is skipped with ``soft_fail=True``. ``exponential_backoff`` grows the wait between pokes
+with Airflow's formula (see :meth:`BaseSensorOperator.next_poke_interval`), capped by
+``max_wait``. In ``reschedule`` mode the task gives its worker slot back between pokes;
 where there is no scheduler (``dags test``) it waits in process.
+
+A poke that raises fails the task, as in Airflow, except: ``silent_fail`` logs the error and
+pokes again (not for failing, timing out or skipping on purpose); ``never_fail`` skips
+instead; ``soft_fail`` skips when the poke fails on purpose or times out.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,10 +22,16 @@ from typing import Any
 
 from tradewind.exceptions import (
     DagDefinitionError,
+    TradewindFailException,
     TradewindSensorTimeout,
     TradewindSkipException,
+    TradewindTaskTimeout,
 )
 from tradewind.sdk.baseoperator import BaseOperator
+
+#: Waits are slept in slices this long, so a task timeout delivered to a thread is not
+#: held back until a long sleep ends.
+_SLEEP_SLICE = 0.05
 
 VALID_MODES = ("poke", "reschedule")
 
@@ -84,48 +96,80 @@ class BaseSensorOperator(BaseOperator):
         self.exponential_backoff = exponential_backoff
         self.max_wait = None if max_wait is None else _seconds(max_wait, "max_wait", self.task_id)
         self.silent_fail = silent_fail
+        if soft_fail and never_fail:
+            raise DagDefinitionError(
+                f"task {self.task_id!r}: soft_fail and never_fail are mutually exclusive"
+            )
         self.never_fail = never_fail
 
     def poke(self, context: Any) -> bool | PokeReturnValue:
         """Check the condition once."""
         raise NotImplementedError(f"{type(self).__name__} must implement poke()")
 
-    def next_poke_interval(self, pokes: int) -> float:
-        """Seconds to wait after poke number ``pokes`` (1-based)."""
+    def next_poke_interval(self, pokes: int, elapsed: float = 0.0, started: object = 0) -> float:
+        """Seconds to wait after poke number ``pokes`` (1-based), ``elapsed`` seconds in.
+
+        Without ``exponential_backoff`` it is ``poke_interval``. With it, Airflow's formula:
+        at least ``int(poke_interval * 2 ** (pokes - 2))`` (and at least 1) seconds, plus a
+        deterministic jitter below that again (from a hash of the task, ``started`` and
+        ``pokes``), never past the timeout, then capped by ``max_wait``.
+        """
         if not self.exponential_backoff:
             return self.poke_interval
-        delay = self.poke_interval * (2 ** (pokes - 1))
+        minimum = max(int(self.poke_interval * 2 ** (pokes - 2)), 1)
+        dag_id = self.dag.dag_id if self.dag is not None else None
+        seed = f"{dag_id}#{self.task_id}#{started}#{pokes}".encode()
+        jitter = int(hashlib.sha1(seed, usedforsecurity=False).hexdigest(), 16) % minimum
+        delay = min(float(minimum + jitter), self.timeout - int(elapsed))
         if self.max_wait is not None:
             delay = min(delay, self.max_wait)
-        return delay
+        return max(0.0, delay)
+
+    def _poke_once(self, context: Any) -> Any:
+        try:
+            return self.poke(context)
+        except (TradewindSensorTimeout, TradewindTaskTimeout, TradewindFailException) as err:
+            if self.soft_fail or self.never_fail:
+                reason = "soft_fail" if self.soft_fail else "never_fail"
+                raise TradewindSkipException(f"Skipping due to {reason} being set: {err}") from err
+            raise
+        except TradewindSkipException:
+            raise
+        except Exception as err:
+            if self.silent_fail:
+                self.log.warning("Poke raised %r; silent_fail is set, poking again", err)
+                return False
+            if self.never_fail:
+                raise TradewindSkipException(
+                    f"Skipping due to never_fail being set: {err}"
+                ) from err
+            raise
 
     def execute(self, context: Any) -> Any:
         started = time.monotonic()
         pokes = 0
         while True:
             pokes += 1
-            try:
-                result = self.poke(context)
-            except (TradewindSensorTimeout, TradewindSkipException):
-                raise
-            except Exception as err:
-                if self.silent_fail:
-                    self.log.warning("Poke raised %s; silent_fail is set, poking again", err)
-                    result = False
-                elif self.never_fail:
-                    raise TradewindSkipException(f"Sensor poke failed: {err}") from err
-                else:
-                    raise
+            result = self._poke_once(context)
             if result:
                 self.log.info("Success criteria met. Exiting.")
                 return result.xcom_value if isinstance(result, PokeReturnValue) else None
             elapsed = time.monotonic() - started
-            if elapsed >= self.timeout:
-                message = f"Sensor has timed out; run duration of {elapsed:.1f} seconds is more "
-                message += f"than the specified timeout of {self.timeout:g}."
-                if self.soft_fail or self.never_fail:
+            if elapsed > self.timeout:
+                message = f"Sensor has timed out; run duration of {elapsed:.3f} seconds exceeds "
+                message += f"the specified timeout of {self.timeout:g}."
+                if self.soft_fail:
                     raise TradewindSkipException(message)
                 raise TradewindSensorTimeout(message)
-            wait = min(self.next_poke_interval(pokes), max(0.0, self.timeout - elapsed))
-            self.log.info("Condition not met; poking again in %.1f s", wait)
-            time.sleep(wait)
+            wait = min(
+                self.next_poke_interval(pokes, elapsed, started),
+                max(0.0, self.timeout - elapsed),
+            )
+            self.log.info("Condition not met; poking again in %.3g s", wait)
+            _sleep(wait)
+
+
+def _sleep(seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        time.sleep(min(left, _SLEEP_SLICE))

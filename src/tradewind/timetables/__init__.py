@@ -8,28 +8,22 @@ cron time and its data interval is that instant (``CronTriggerTimetable``); use
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import timedelta, tzinfo
 from typing import Any
 
 from tradewind.exceptions import DagDefinitionError
 from tradewind.timetables.base import DataInterval, Timetable
-from tradewind.timetables.cron import CronDataIntervalTimetable, CronTriggerTimetable
+from tradewind.timetables.cron import (
+    CRON_PRESETS,
+    CronDataIntervalTimetable,
+    CronTriggerTimetable,
+)
 from tradewind.timetables.simple import (
     ContinuousTimetable,
     DeltaDataIntervalTimetable,
     NullTimetable,
     OnceTimetable,
 )
-
-CRON_PRESETS = {
-    "@hourly": "0 * * * *",
-    "@daily": "0 0 * * *",
-    "@weekly": "0 0 * * 0",
-    "@monthly": "0 0 1 * *",
-    "@quarterly": "0 0 1 */3 *",
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-}
 
 __all__ = [
     "CRON_PRESETS",
@@ -45,8 +39,15 @@ __all__ = [
 ]
 
 
-def timetable_from_schedule(schedule: Any) -> Timetable:
-    """Turn a ``schedule`` argument into a timetable, or raise a precise error."""
+def timetable_from_schedule(schedule: Any, timezone: str | tzinfo | None = None) -> Timetable:
+    """Turn a ``schedule`` argument into a timetable, or raise a precise error.
+
+    ``timezone`` is the zone cron expressions are read in (the DAG's start date's; UTC when
+    ``None``).
+
+    >>> timetable_from_schedule("@daily")
+    CronTriggerTimetable('0 0 * * *')
+    """
     if schedule is None:
         return NullTimetable()
     if isinstance(schedule, Timetable):
@@ -60,13 +61,13 @@ def timetable_from_schedule(schedule: Any) -> Timetable:
             return OnceTimetable()
         if schedule == "@continuous":
             return ContinuousTimetable()
-        expression = CRON_PRESETS.get(schedule, schedule)
-        if expression.startswith("@"):
+        expression = CRON_PRESETS.get(schedule.strip(), schedule)
+        if expression.strip().startswith("@"):
             raise DagDefinitionError(
                 f"unknown schedule preset {schedule!r}; use one of "
                 f"{', '.join(['@once', '@continuous', *CRON_PRESETS])}"
             )
-        return CronTriggerTimetable(expression)
+        return CronTriggerTimetable(expression, timezone=timezone)
     raise DagDefinitionError(
         f"schedule must be None, a cron string, a preset, a timedelta or a Timetable; "
         f"got {type(schedule).__name__}"

@@ -24,6 +24,8 @@ class Timetable:
     summary: str = ""
     #: Whether the scheduler ever creates runs on its own.
     can_be_scheduled: bool = True
+    #: The most runs that may be active at once, if the timetable needs a limit.
+    active_runs_limit: int | None = None
 
     def infer_manual_data_interval(self, run_after: datetime) -> DataInterval:
         return DataInterval(run_after, run_after)

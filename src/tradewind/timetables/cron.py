@@ -1,4 +1,8 @@
-"""Cron timetables: Airflow 3's trigger meaning (default) and Airflow 2's data-interval one."""
+"""Cron timetables: Airflow 3's trigger meaning (default) and Airflow 2's data-interval one.
+
+Cron expressions are read in the timetable's time zone (UTC unless given), so
+``"0 9 * * *"`` in ``Europe/Paris`` fires at 09:00 Paris time whatever the season.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,26 @@ from zoneinfo import ZoneInfo
 from tradewind.exceptions import DagDefinitionError
 from tradewind.timetables.base import DataInterval, Timetable
 
+#: Airflow's cron presets and the expressions they stand for.
+CRON_PRESETS = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@quarterly": "0 0 1 */3 *",
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+}
+
 
 def _check_cron(expression: str) -> None:
     from croniter import croniter
 
-    if not croniter.is_valid(expression):
+    if expression.strip().startswith("@") or not croniter.is_valid(expression):
         raise DagDefinitionError(
             f"invalid cron expression {expression!r}: expected five fields "
-            "'minute hour day-of-month month day-of-week' (e.g. '30 2 * * *') or a preset"
+            "'minute hour day-of-month month day-of-week' (e.g. '30 2 * * *') or a preset "
+            f"({', '.join(CRON_PRESETS)})"
         )
 
 
@@ -30,23 +46,37 @@ def _zone(tz: str | tzinfo | None) -> tzinfo:
     return tz
 
 
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(fold=0)
+
+
 class _CronBase(Timetable):
     def __init__(self, cron: str, timezone: str | tzinfo | None = None) -> None:
-        _check_cron(cron)
-        self.expression = cron
+        expression = CRON_PRESETS.get(cron.strip(), cron) if isinstance(cron, str) else cron
+        if not isinstance(expression, str):
+            raise DagDefinitionError(f"cron expression must be a str, got {type(cron).__name__}")
+        _check_cron(expression)
+        self.expression = expression
         self.timezone = _zone(timezone)
-        self.summary = cron
+        self.summary = expression
 
-    def _previous(self, at: datetime) -> datetime:
-        """The latest cron time at or before ``at``."""
+    def _aware(self, at: datetime) -> datetime:
+        at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
+        return at.astimezone(self.timezone)
+
+    def _align_to_prev(self, at: datetime) -> datetime:
+        """The latest cron time at or before ``at`` (``at`` itself when it is one)."""
         from croniter import croniter
 
-        local = at.astimezone(self.timezone)
-        it = croniter(self.expression, local)
-        nxt = it.get_next(datetime)
-        if nxt == local:
-            return nxt.astimezone(UTC)
-        return croniter(self.expression, local).get_prev(datetime).astimezone(UTC)
+        # next() is strictly after ``at``; the cron time before that is <= ``at``.
+        nxt = croniter(self.expression, self._aware(at)).get_next(datetime)
+        return _utc(croniter(self.expression, nxt).get_prev(datetime))
+
+    def _prev(self, at: datetime) -> datetime:
+        """The cron time strictly before ``at``."""
+        from croniter import croniter
+
+        return _utc(croniter(self.expression, self._aware(at)).get_prev(datetime))
 
 
 class CronTriggerTimetable(_CronBase):
@@ -54,11 +84,12 @@ class CronTriggerTimetable(_CronBase):
 
 
 class CronDataIntervalTimetable(_CronBase):
-    """Each run covers the span between two cron times and starts at its end (Airflow 2)."""
+    """Each run covers the span between two cron times and starts at its end (Airflow 2).
+
+    A manual run at ``run_after`` covers the last complete span: it ends at the latest cron
+    time at or before ``run_after``.
+    """
 
     def infer_manual_data_interval(self, run_after: datetime) -> DataInterval:
-        from croniter import croniter
-
-        end = self._previous(run_after)
-        start = croniter(self.expression, end.astimezone(self.timezone)).get_prev(datetime)
-        return DataInterval(start.astimezone(UTC), end)
+        end = self._align_to_prev(run_after)
+        return DataInterval(self._prev(end), end)

@@ -24,6 +24,7 @@ class ContinuousTimetable(Timetable):
     """``@continuous``: a new run as soon as the previous one ends."""
 
     summary = "@continuous"
+    active_runs_limit = 1
 
 
 class DeltaDataIntervalTimetable(Timetable):
