@@ -268,7 +268,9 @@ def _fail(
 
 
 def _branch_skipped(task: Any, ti: RuntimeTaskInstance) -> bool:
-    return bool(task.is_branching and ti.skipped_downstream)
+    # As in Airflow: an unmapped branch that skipped tasks does not push its result; a
+    # mapped copy skips nothing and always pushes.
+    return bool(task.is_branching and ti.skipped_downstream and ti.map_index < 0)
 
 
 def _render_map_index(task: Any, context: Mapping[str, Any], outcome: TryOutcome) -> None:

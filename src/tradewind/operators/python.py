@@ -161,6 +161,7 @@ class ShortCircuitOperator(PythonOperator):
 
     With ``ignore_downstream_trigger_rules=True`` (default) every task downstream is skipped;
     with ``False`` only direct downstream tasks are, and later tasks follow their trigger rules.
+    Teardowns are never skipped: they still clean up after their setups (as in Airflow).
     """
 
     is_branching = True
@@ -175,9 +176,11 @@ class ShortCircuitOperator(PythonOperator):
             self.log.info("Condition result is %r; proceeding", condition)
             return condition
         if self.ignore_downstream_trigger_rules:
-            to_skip = self.get_flat_relative_ids()
+            candidates = self.get_flat_relative_ids()
         else:
-            to_skip = set(self.downstream_task_ids)
+            candidates = set(self.downstream_task_ids)
+        assert self.dag is not None
+        to_skip = {tid for tid in candidates if not self.dag.task_dict[tid].is_teardown}
         self.log.info("Condition result is %r; skipping %s", condition, sorted(to_skip))
         if to_skip:
             context["ti"].skip_downstream(sorted(to_skip))

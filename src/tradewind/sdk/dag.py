@@ -297,6 +297,30 @@ class DAG:
                         f"DAG {self.dag_id!r}: task {task.task_id!r} is linked to {tid!r}, "
                         "which is not in the DAG"
                     )
+        self._validate_setup_teardown()
+
+    def _validate_setup_teardown(self) -> None:
+        """Airflow's rules: work right after a setup runs only if the setup succeeded, and a
+        ``fail_fast`` DAG uses only rules that stop on the first failure."""
+        from tradewind.sdk.trigger_rule import TriggerRule
+
+        allowed_fast = {TriggerRule.ALL_SUCCESS, TriggerRule.ALL_DONE_SETUP_SUCCESS}
+        for task in self.task_dict.values():
+            if self.fail_fast and task.trigger_rule not in allowed_fast:
+                raise DagDefinitionError(
+                    f"DAG {self.dag_id!r} has fail_fast=True, so task {task.task_id!r} must use "
+                    f"trigger_rule all_success (or be a teardown), not {task.trigger_rule}"
+                )
+            if not task.is_setup:
+                continue
+            for down_id in sorted(task.downstream_task_ids):
+                down = self.task_dict[down_id]
+                if not down.is_teardown and down.trigger_rule is not TriggerRule.ALL_SUCCESS:
+                    raise DagDefinitionError(
+                        f"DAG {self.dag_id!r}: task {down_id!r} follows setup task "
+                        f"{task.task_id!r}, so it must use trigger_rule all_success, not "
+                        f"{down.trigger_rule}"
+                    )
 
     # -- misc --------------------------------------------------------------------------
     @property

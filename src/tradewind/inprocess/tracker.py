@@ -1,0 +1,298 @@
+"""The task instances of one in-process run and the decisions over them.
+
+:class:`RunTracker` keeps every task instance's state in memory and asks the scheduler's
+pure functions what to do next; :func:`~tradewind.inprocess.driver.run_dag` feeds it the
+outcomes of tries. No threads and no I/O here, so the decisions can be stepped through in
+tests.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+from tradewind.execution.client import ExecutionClient
+from tradewind.execution.runner import TryOutcome
+from tradewind.execution.runtime import DagRunInfo
+from tradewind.inprocess.records import TaskInstanceRecord
+from tradewind.scheduler.priority import priority_weights
+from tradewind.scheduler.readiness import STATE_FOR, Decision, UpstreamCounts, decide_task
+from tradewind.scheduler.run_state import decide_run_state, effective_leaves
+from tradewind.scheduler.setup_teardown import indirect_setups, teardown_scopes
+from tradewind.sdk.abstractoperator import AbstractOperator
+from tradewind.sdk.dag import DAG
+from tradewind.sdk.mapping import MappedOperator
+from tradewind.states import FAILED_STATES, FINISHED_STATES, DagRunState
+from tradewind.states import TaskInstanceState as TI
+
+#: States a branch's skip does not overwrite (Airflow's execution API leaves them alone).
+_NOT_SKIPPABLE = frozenset({TI.RUNNING, TI.SUCCESS, TI.FAILED, TI.SKIPPED})
+
+LogCallback = Callable[[TaskInstanceRecord, str], None]
+StateCallback = Callable[[TaskInstanceRecord], None]
+
+
+def _initial_records(task: AbstractOperator) -> list[TaskInstanceRecord]:
+    """A task's instances when the run starts.
+
+    As in Airflow, a mapped task that expands over literals only is expanded at once (one
+    instance per element, so each is judged on its own); any other task, or one whose
+    literal input is empty, starts as a single unexpanded instance.
+    """
+    if isinstance(task, MappedOperator):
+        try:
+            length = task.get_map_length(lambda task_id, key: None)
+        except Exception:
+            length = None
+        if length:
+            return [TaskInstanceRecord(task.task_id, i) for i in range(length)]
+    return [TaskInstanceRecord(task.task_id)]
+
+
+class RunTracker:
+    """The state of one in-process run; :func:`run_dag` drives it."""
+
+    def __init__(
+        self,
+        dag: DAG,
+        info: DagRunInfo,
+        client: ExecutionClient,
+        on_log: LogCallback | None,
+        on_state: StateCallback | None,
+    ) -> None:
+        self.dag = dag
+        self.info = info
+        self.client = client
+        self.on_log = on_log
+        self.on_state = on_state
+        self.order = {t.task_id: i for i, t in enumerate(dag.topological_sort())}
+        tasks = dag.task_dict
+        self.weights = priority_weights(
+            {tid: t.downstream_task_ids for tid, t in tasks.items()},
+            {tid: t.priority_weight for tid, t in tasks.items()},
+            {tid: t.weight_rule for tid, t in tasks.items()},
+        )
+        self.mapped_ids = frozenset(
+            tid for tid, t in dag.task_dict.items() if isinstance(t, MappedOperator)
+        )
+        self.records: dict[str, list[TaskInstanceRecord]] = {
+            tid: _initial_records(t) for tid, t in dag.task_dict.items()
+        }
+        self.lengths: dict[tuple[str, str], int] = {}
+        self.pushed: dict[tuple[str, str], int] = {}
+        self.dirty: set[str] = set(dag.task_dict)
+        self.lock = threading.Lock()
+        self._link_setups_and_teardowns()
+
+    def _link_setups_and_teardowns(self) -> None:
+        tasks = self.dag.task_dict
+        downstream = {tid: t.downstream_task_ids for tid, t in tasks.items()}
+        setups = {tid for tid, t in tasks.items() if t.is_setup}
+        teardowns = {tid for tid, t in tasks.items() if t.is_teardown}
+        self.setup_gate = indirect_setups(downstream, setups, teardowns)
+        self.scope = teardown_scopes(downstream, setups, teardowns)
+        # Whose decision may change when a task's state does.
+        self.wakes: dict[str, set[str]] = {
+            tid: set(t.downstream_task_ids) for tid, t in tasks.items()
+        }
+        for tid, watched in (*self.setup_gate.items(), *self.scope.items()):
+            for w in watched:
+                self.wakes[w].add(tid)
+
+    # -- bookkeeping -------------------------------------------------------------------
+    def _set(self, rec: TaskInstanceRecord, state: TI) -> None:
+        rec.state = state
+        self.dirty |= self.wakes[rec.task_id]
+        if self.on_state:
+            self.on_state(rec)
+
+    def _length(self, task_id: str, key: str) -> int | None:
+        if task_id in self.mapped_ids:
+            if all(r.state in FINISHED_STATES for r in self.records[task_id]):
+                return self.pushed.get((task_id, key), 0)
+            return None
+        return self.lengths.get((task_id, key))
+
+    def _counts(self, task_ids: Iterable[str]) -> UpstreamCounts:
+        return UpstreamCounts.from_states(
+            (rec.state, self.dag.task_dict[up].is_setup)
+            for up in task_ids
+            for rec in self.records[up]
+        )
+
+    def _unfinished(self, task_ids: Iterable[str]) -> int:
+        return sum(
+            1 for tid in task_ids for rec in self.records[tid] if rec.state not in FINISHED_STATES
+        )
+
+    # -- deciding ----------------------------------------------------------------------
+    def ready(self) -> list[TaskInstanceRecord]:
+        """Apply trigger rules to changed tasks; return task instances to run now."""
+        out: list[TaskInstanceRecord] = []
+        now = datetime.now(UTC)
+        while self.dirty:
+            dirty, self.dirty = self.dirty, set()
+            for tid in sorted(dirty, key=self.order.__getitem__):
+                out.extend(self._evaluate(self.dag.task_dict[tid]))
+        for recs in self.records.values():
+            for rec in recs:
+                if rec.state is TI.UP_FOR_RETRY and rec.next_retry_at and rec.next_retry_at <= now:
+                    rec.state = TI.SCHEDULED
+                    out.append(rec)
+        out.sort(key=lambda r: (-self.weights[r.task_id], self.order[r.task_id], r.map_index))
+        return out
+
+    def _evaluate(self, task: AbstractOperator) -> list[TaskInstanceRecord]:
+        pending = [r for r in self.records[task.task_id] if r.state is None]
+        if not pending:
+            return []
+        if isinstance(task, MappedOperator) and pending[0].map_index < 0:
+            feeding = self._feeding_state(task)
+            if feeding is not None:
+                self._set(pending[0], feeding)
+                return []
+        gate = self.setup_gate.get(task.task_id)
+        decision = decide_task(
+            task.trigger_rule,
+            self._counts(task.upstream_task_ids),
+            indirect_setups=self._counts(gate) if gate else None,
+            scope_unfinished=self._unfinished(self.scope.get(task.task_id, ())),
+            map_index=pending[0].map_index,
+        )
+        if decision is Decision.WAIT:
+            return []
+        if decision is not Decision.RUN:
+            for rec in pending:
+                self._set(rec, STATE_FOR[decision])
+            return []
+        if isinstance(task, MappedOperator) and pending[0].map_index < 0:
+            return self._expand(task, pending[0])
+        for rec in pending:
+            rec.state = TI.SCHEDULED
+        return pending
+
+    def _feeding_state(self, task: MappedOperator) -> TI | None:
+        """A failed or skipped upstream that feeds the expansion decides for the task.
+
+        Only an unexpanded feeder counts (as in Airflow): a mapped feeder that expanded is
+        fine even when some of its copies failed; the trigger rule judges those.
+        """
+        feeders = {
+            op.task_id for ref in task.expand_input.references() for op, _ in ref.iter_references()
+        }
+        states = [r.state for tid in feeders for r in self.records[tid] if r.map_index < 0]
+        if any(s in FAILED_STATES for s in states):
+            return TI.UPSTREAM_FAILED
+        if any(s is TI.SKIPPED for s in states):
+            return TI.SKIPPED
+        return None
+
+    def _expand(
+        self, task: MappedOperator, placeholder: TaskInstanceRecord
+    ) -> list[TaskInstanceRecord]:
+        try:
+            length = task.get_map_length(self._length)
+        except Exception as err:
+            placeholder.error = str(err)
+            length = None
+        if length is None:
+            placeholder.error = placeholder.error or "the length of a mapped input is not known"
+            self._set(placeholder, TI.UPSTREAM_FAILED)
+            return []
+        if length == 0:
+            self._set(placeholder, TI.SKIPPED)
+            return []
+        recs = [TaskInstanceRecord(task.task_id, i, state=TI.SCHEDULED) for i in range(length)]
+        self.records[task.task_id] = recs
+        return recs
+
+    # -- applying outcomes ---------------------------------------------------------------
+    def apply(self, rec: TaskInstanceRecord, outcome: TryOutcome) -> None:
+        if rec.state is not TI.RUNNING:
+            # Finished while it ran (fail_fast failed it): the late outcome changes nothing.
+            rec.end_date = outcome.end_date
+            return
+        rec.start_date = rec.start_date or outcome.start_date
+        rec.end_date = outcome.end_date
+        rec.error = outcome.error
+        rec.next_retry_at = outcome.next_retry_at
+        rec.rendered_map_index = outcome.rendered_map_index
+        for key in outcome.pushed_keys:
+            self.pushed[(rec.task_id, key)] = self.pushed.get((rec.task_id, key), 0) + 1
+        if rec.map_index < 0:
+            for key, n in outcome.xcom_lengths.items():
+                self.lengths[(rec.task_id, key)] = n
+        self._set(rec, outcome.state)
+        self._skip_downstream(rec, outcome.skip_downstream)
+        if outcome.state is TI.FAILED and self.dag.fail_fast:
+            self._stop_remaining(rec.task_id)
+
+    def _stop_remaining(self, failed_task_id: str) -> None:
+        """``fail_fast``: every other unfinished task but teardowns stops (Airflow's rule).
+
+        Running ones are marked failed (their thread's outcome is then ignored); all others
+        that are not success or failed, even upstream-failed ones, become skipped.
+        """
+        for recs in self.records.values():
+            for other in recs:
+                if other.task_id == failed_task_id or other.state in (TI.SUCCESS, TI.FAILED):
+                    continue
+                if self.dag.task_dict[other.task_id].is_teardown:
+                    continue
+                if other.state is TI.RUNNING:
+                    other.error = "forced to fail by the DAG's fail_fast setting"
+                    self._set(other, TI.FAILED)
+                elif other.state is not TI.SKIPPED:
+                    self._set(other, TI.SKIPPED)
+
+    def _skip_downstream(self, rec: TaskInstanceRecord, task_ids: Iterable[str]) -> None:
+        """Apply a branch / short-circuit's skips, as Airflow 3.3 does.
+
+        Airflow skips the *unexpanded* instance of each named task at once, and later skips
+        every instance of a named *direct* downstream task when it is about to be scheduled
+        (its ``NotPreviouslySkippedDep``), which catches copies expanded from literals at run
+        start. Instances already running or finished are left alone. A *mapped* branching
+        copy skips nothing: Airflow records its choice in XCom but its scheduler does not act
+        on it for mapped parents.
+        """
+        if rec.map_index >= 0:
+            return
+        direct = self.dag.task_dict[rec.task_id].downstream_task_ids
+        for tid in task_ids:
+            for other in self.records.get(tid, []):
+                if other.state in _NOT_SKIPPABLE:
+                    continue
+                if other.map_index < 0 or tid in direct:
+                    self._set(other, TI.SKIPPED)
+
+    def skip_unfinished(self) -> None:
+        for recs in self.records.values():
+            for rec in recs:
+                if rec.state in (None, TI.SCHEDULED, TI.UP_FOR_RETRY):
+                    self._set(rec, TI.SKIPPED)
+
+    def next_retry(self) -> datetime | None:
+        times = [
+            r.next_retry_at
+            for recs in self.records.values()
+            for r in recs
+            if r.state is TI.UP_FOR_RETRY and r.next_retry_at
+        ]
+        return min(times) if times else None
+
+    def final_state(self) -> DagRunState:
+        tasks = self.dag.task_dict
+        ignorable = {
+            tid for tid, t in tasks.items() if t.is_teardown and not t.on_failure_fail_dagrun
+        }
+        leaves = effective_leaves(
+            {tid: t.downstream_task_ids for tid, t in tasks.items()}, ignorable
+        )
+        states = {tid: [r.state for r in recs] for tid, recs in self.records.items()}
+        return decide_run_state(states, leaves, can_progress=False)
+
+    def all_records(self) -> list[TaskInstanceRecord]:
+        return [
+            r for tid in sorted(self.records, key=self.order.__getitem__) for r in self.records[tid]
+        ]
