@@ -326,15 +326,19 @@ def test_calling_a_taskflow_function_badly_fails_at_definition() -> None:
 def test_work_right_after_a_setup_must_use_all_success() -> None:
     from tradewind.operators import EmptyOperator
 
-    with pytest.raises(DagDefinitionError, match="follows setup task 'create'.*all_success"):
-        with DAG("setup_rule"):
-            create = EmptyOperator(task_id="create").as_setup()
-            create >> EmptyOperator(task_id="work", trigger_rule="all_done")
+    with (
+        pytest.raises(DagDefinitionError, match=r"follows setup task 'create'.*all_success"),
+        DAG("setup_rule"),
+    ):
+        create = EmptyOperator(task_id="create").as_setup()
+        create >> EmptyOperator(task_id="work", trigger_rule="all_done")
 
 
 def test_a_fail_fast_dag_refuses_other_trigger_rules() -> None:
     from tradewind.operators import EmptyOperator
 
-    with pytest.raises(DagDefinitionError, match="fail_fast=True.*'join'"):
-        with DAG("fast", fail_fast=True):
-            EmptyOperator(task_id="a") >> EmptyOperator(task_id="join", trigger_rule="all_done")
+    with (
+        pytest.raises(DagDefinitionError, match=r"fail_fast=True.*'join'"),
+        DAG("fast", fail_fast=True),
+    ):
+        EmptyOperator(task_id="a") >> EmptyOperator(task_id="join", trigger_rule="all_done")
