@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
 
 from tradewind.cli.common import CommandError, load_dag, logical_date, parse_conf, report
 
@@ -14,7 +13,7 @@ def test(args: argparse.Namespace) -> int:
     from tradewind.exceptions import ParamValidationError
     from tradewind.execution.client import InProcessClient
     from tradewind.execution.runner import run_task_try
-    from tradewind.execution.runtime import DagRunInfo
+    from tradewind.inprocess.driver import manual_run
     from tradewind.xcom.memory import MemoryXComBackend
 
     try:
@@ -29,24 +28,11 @@ def test(args: argparse.Namespace) -> int:
         task = dag.task_dict[args.task_id]
         if task.is_mapped and args.map_index < 0:
             raise CommandError(f"task {args.task_id!r} is mapped: give --map-index N")
-        dag.params.resolve(conf)
+        run = manual_run(dag, logical_date=when, conf=conf)
     except CommandError as err:
         return report(err)
     except ParamValidationError as err:
         return report(CommandError(f"DAG {dag.dag_id!r}: {err}"))
-    now = datetime.now(UTC)
-    logical = when or now
-    interval = dag.timetable.infer_manual_data_interval(logical)
-    run = DagRunInfo(
-        dag_id=dag.dag_id,
-        run_id=f"manual__{now.isoformat()}",
-        logical_date=logical,
-        data_interval_start=interval.start,
-        data_interval_end=interval.end,
-        run_after=now,
-        start_date=now,
-        conf=conf,
-    )
     out = sys.stderr if args.json else sys.stdout
     mapped = frozenset(t for t, op in dag.task_dict.items() if op.is_mapped)
     outcome = run_task_try(

@@ -26,6 +26,36 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def manual_run(
+    dag: DAG,
+    *,
+    logical_date: datetime | None = None,
+    conf: Mapping[str, Any] | None = None,
+    run_id: str | None = None,
+) -> DagRunInfo:
+    """A manual run of ``dag`` starting now, as ``dags test`` makes it (Airflow's rules).
+
+    The logical date defaults to now; the data interval comes from the timetable; the run id
+    is ``manual__<now>``. ``conf`` is checked against the DAG's params (raises
+    :class:`~tradewind.exceptions.ParamValidationError`).
+    """
+    now = datetime.now(UTC)
+    logical = _utc(logical_date) or now
+    interval = dag.timetable.infer_manual_data_interval(logical)
+    conf = dict(conf or {})
+    dag.params.resolve(conf)
+    return DagRunInfo(
+        dag_id=dag.dag_id,
+        run_id=run_id or f"manual__{now.isoformat()}",
+        logical_date=logical,
+        data_interval_start=interval.start,
+        data_interval_end=interval.end,
+        run_after=now,
+        start_date=now,
+        conf=conf,
+    )
+
+
 def run_dag(
     dag: DAG,
     *,
@@ -44,21 +74,9 @@ def run_dag(
     ``on_log`` gets each log line of each try; ``on_state`` each state change.
     """
     dag.validate()
-    started = datetime.now(UTC)
-    logical = _utc(logical_date) or started
-    interval = dag.timetable.infer_manual_data_interval(logical)
-    conf = dict(conf or {})
-    dag.params.resolve(conf)
-    info = DagRunInfo(
-        dag_id=dag.dag_id,
-        run_id=run_id or f"manual__{started.isoformat()}",
-        logical_date=logical,
-        data_interval_start=interval.start,
-        data_interval_end=interval.end,
-        run_after=started,
-        start_date=started,
-        conf=conf,
-    )
+    info = manual_run(dag, logical_date=logical_date, conf=conf, run_id=run_id)
+    started = info.run_after
+    logical = info.logical_date
     client = client or InProcessClient(MemoryXComBackend())
     run = RunTracker(dag, info, client, on_log, on_state)
     deadline = time.monotonic() + dag.dagrun_timeout.total_seconds() if dag.dagrun_timeout else None
