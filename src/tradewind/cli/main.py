@@ -84,6 +84,18 @@ def build_parser() -> argparse.ArgumentParser:
     _run_args(d_test)
     d_test.set_defaults(handler="tradewind.cli.dags:test")
 
+    db = groups.add_parser("db", help="manage the metadata database schema", epilog=EPILOG)
+    db_cmds = db.add_subparsers(dest="command", metavar="COMMAND")
+    db_cmds.add_parser(
+        "migrate", help="create or upgrade the schema to the current version"
+    ).set_defaults(handler="tradewind.cli.db:migrate")
+    db_cmds.add_parser(
+        "check", help="exit 0 if the schema is current, 1 (saying what differs) if not"
+    ).set_defaults(handler="tradewind.cli.db:check")
+    db_reset = db_cmds.add_parser("reset", help="delete all tables and data, then migrate")
+    db_reset.add_argument("--yes", "-y", action="store_true", help="do not ask to confirm")
+    db_reset.set_defaults(handler="tradewind.cli.db:reset")
+
     tasks = groups.add_parser("tasks", help="run single tasks", epilog=EPILOG)
     task_cmds = tasks.add_subparsers(dest="command", metavar="COMMAND")
     t_test = task_cmds.add_parser(
