@@ -21,6 +21,7 @@ workers use, so a DAG that passes here behaves the same in production.
 """
 
 from tradewind.inprocess.driver import run_dag
-from tradewind.inprocess.records import DagRunResult, TaskInstanceRecord
+from tradewind.inprocess.records import DagRunResult
+from tradewind.scheduler.run_machine import TaskInstanceRecord
 
 __all__ = ["DagRunResult", "TaskInstanceRecord", "run_dag"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from typing import Any
@@ -11,12 +11,14 @@ from typing import Any
 from tradewind.execution.client import ExecutionClient, InProcessClient
 from tradewind.execution.runner import TryOutcome, run_task_try
 from tradewind.execution.runtime import DagRunInfo
-from tradewind.inprocess.records import DagRunResult, TaskInstanceRecord
-from tradewind.inprocess.tracker import LogCallback, RunTracker, StateCallback
+from tradewind.inprocess.records import DagRunResult
+from tradewind.scheduler.run_machine import RunMachine, StateCallback, TaskInstanceRecord
 from tradewind.sdk.dag import DAG
 from tradewind.states import DagRunState
 from tradewind.states import TaskInstanceState as TI
 from tradewind.xcom.memory import MemoryXComBackend
+
+LogCallback = Callable[[TaskInstanceRecord, str], None]
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -78,7 +80,7 @@ def run_dag(
     started = info.run_after
     logical = info.logical_date
     client = client or InProcessClient(MemoryXComBackend())
-    run = RunTracker(dag, info, client, on_log, on_state)
+    run = RunMachine(dag, on_state)
     deadline = time.monotonic() + dag.dagrun_timeout.total_seconds() if dag.dagrun_timeout else None
     workers = max_workers or dag.max_active_tasks
 

@@ -2,39 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tradewind.scheduler.run_machine import TaskInstanceRecord
 from tradewind.states import DagRunState
-from tradewind.states import TaskInstanceState as TI
-
-
-@dataclass
-class TaskInstanceRecord:
-    """One task instance of the run, as ``dags test`` tracks it."""
-
-    task_id: str
-    map_index: int = -1
-    state: TI | None = None
-    try_number: int = 0
-    start_date: datetime | None = None
-    end_date: datetime | None = None
-    next_retry_at: datetime | None = None
-    error: str | None = None
-    rendered_map_index: str | None = None
-    log: list[str] = field(default_factory=list)
-
-    @property
-    def key(self) -> str:
-        """``task_id``, or ``task_id[map_index]`` for a mapped copy."""
-        return self.task_id if self.map_index < 0 else f"{self.task_id}[{self.map_index}]"
-
-    @property
-    def duration(self) -> float | None:
-        if self.start_date and self.end_date:
-            return (self.end_date - self.start_date).total_seconds()
-        return None
 
 
 @dataclass

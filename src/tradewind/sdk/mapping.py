@@ -241,6 +241,13 @@ class MappedOperator(AbstractOperator):
     def is_mapped(self) -> bool:
         return True
 
+    @property
+    def mapping_feeders(self) -> frozenset[str]:
+        """Ids of the tasks whose output this task expands over."""
+        return frozenset(
+            op.task_id for ref in self.expand_input.references() for op, _ in ref.iter_references()
+        )
+
     def get_map_length(self, lengths: LengthLookup) -> int | None:
         """How many copies to make, or ``None`` while an input's length is not yet known."""
         return self.expand_input.get_length(lengths)

@@ -10,11 +10,10 @@ import pytest
 
 from tradewind.execution.client import InProcessClient
 from tradewind.execution.runner import TryOutcome
-from tradewind.execution.runtime import DagRunInfo
 from tradewind.inprocess import TaskInstanceRecord, run_dag
-from tradewind.inprocess.tracker import RunTracker
 from tradewind.operators.empty import EmptyOperator
 from tradewind.operators.python import BranchPythonOperator, PythonOperator, ShortCircuitOperator
+from tradewind.scheduler.run_machine import RunMachine
 from tradewind.sdk import DAG, task
 from tradewind.states import DagRunState
 from tradewind.states import TaskInstanceState as TI
@@ -31,8 +30,7 @@ class Stepper:
     """Drives a run by hand: ``start`` what is ready, ``finish`` task instances by key."""
 
     def __init__(self, dag: DAG) -> None:
-        info = DagRunInfo(dag.dag_id, "manual__test", NOW, NOW, NOW, NOW)
-        self.run = RunTracker(dag, info, InProcessClient(MemoryXComBackend()), None, None)
+        self.run = RunMachine(dag)
 
     def rec(self, key: str) -> TaskInstanceRecord:
         return next(r for recs in self.run.records.values() for r in recs if r.key == key)
@@ -291,9 +289,7 @@ def test_fail_fast_run_ends_as_its_leaves_say() -> None:
 
 
 def test_mapped_branch_copies_push_their_choice_like_airflow() -> None:
-    from tradewind.execution.client import InProcessClient
     from tradewind.sdk import DAG, task
-    from tradewind.xcom.memory import MemoryXComBackend
 
     xcom = MemoryXComBackend()
     with DAG("mapped_branch_pushes") as dag:

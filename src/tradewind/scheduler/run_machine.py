@@ -1,46 +1,85 @@
-"""The task instances of one in-process run and the decisions over them.
+"""The run machine: the task instances of one DAG run and every decision over them.
 
-:class:`RunTracker` keeps every task instance's state in memory and asks the scheduler's
-pure functions what to do next; :func:`~tradewind.inprocess.driver.run_dag` feeds it the
-outcomes of tries. No threads and no I/O here, so the decisions can be stepped through in
-tests.
+:class:`RunMachine` keeps each task instance's state and asks the pure rules
+(:mod:`~tradewind.scheduler.readiness`, :mod:`~tradewind.scheduler.run_state`,
+:mod:`~tradewind.scheduler.setup_teardown`) what happens next: which instances run, which are
+skipped or upstream-failed, when mapped tasks expand, how a try's outcome (branch skips,
+``fail_fast``, retries) changes the run, and the run's final state. No threads and no I/O:
+``dags test`` drives it in memory and the scheduler loads it from the database, so both make
+exactly the same decisions. It works on any DAG-like object with the SDK's names (an SDK
+``DAG`` or a serialized one).
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
-from tradewind.execution.client import ExecutionClient
-from tradewind.execution.runner import TryOutcome
-from tradewind.execution.runtime import DagRunInfo
-from tradewind.inprocess.records import TaskInstanceRecord
 from tradewind.scheduler.priority import priority_weights
 from tradewind.scheduler.readiness import STATE_FOR, Decision, UpstreamCounts, decide_task
 from tradewind.scheduler.run_state import decide_run_state, effective_leaves
 from tradewind.scheduler.setup_teardown import indirect_setups, teardown_scopes
-from tradewind.sdk.abstractoperator import AbstractOperator
-from tradewind.sdk.dag import DAG
-from tradewind.sdk.mapping import MappedOperator
 from tradewind.states import FAILED_STATES, FINISHED_STATES, DagRunState
 from tradewind.states import TaskInstanceState as TI
+
+
+@dataclass
+class TaskInstanceRecord:
+    """One task instance of a run, as the run machine tracks it."""
+
+    task_id: str
+    map_index: int = -1
+    state: TI | None = None
+    try_number: int = 0
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    next_retry_at: datetime | None = None
+    error: str | None = None
+    rendered_map_index: str | None = None
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        """``task_id``, or ``task_id[map_index]`` for a mapped copy."""
+        return self.task_id if self.map_index < 0 else f"{self.task_id}[{self.map_index}]"
+
+    @property
+    def duration(self) -> float | None:
+        if self.start_date and self.end_date:
+            return (self.end_date - self.start_date).total_seconds()
+        return None
+
+
+class TryResult(Protocol):
+    """How a try ended, as the runner reports it (``TryOutcome`` has these attributes)."""
+
+    state: TI
+    start_date: datetime
+    end_date: datetime
+    error: str | None
+    next_retry_at: datetime | None
+    rendered_map_index: str | None
+    pushed_keys: list[str]
+    xcom_lengths: dict[str, int]
+    skip_downstream: list[str]
+
 
 #: States a branch's skip does not overwrite (Airflow's execution API leaves them alone).
 _NOT_SKIPPABLE = frozenset({TI.RUNNING, TI.SUCCESS, TI.FAILED, TI.SKIPPED})
 
-LogCallback = Callable[[TaskInstanceRecord, str], None]
 StateCallback = Callable[[TaskInstanceRecord], None]
 
 
-def _initial_records(task: AbstractOperator) -> list[TaskInstanceRecord]:
+def _initial_records(task: Any) -> list[TaskInstanceRecord]:
     """A task's instances when the run starts.
 
     As in Airflow, a mapped task that expands over literals only is expanded at once (one
     instance per element, so each is judged on its own); any other task, or one whose
     literal input is empty, starts as a single unexpanded instance.
     """
-    if isinstance(task, MappedOperator):
+    if task.is_mapped:
         try:
             length = task.get_map_length(lambda task_id, key: None)
         except Exception:
@@ -50,21 +89,15 @@ def _initial_records(task: AbstractOperator) -> list[TaskInstanceRecord]:
     return [TaskInstanceRecord(task.task_id)]
 
 
-class RunTracker:
-    """The state of one in-process run; :func:`run_dag` drives it."""
+class RunMachine:
+    """The task instances of one run and every decision over them. See the module docstring."""
 
     def __init__(
         self,
-        dag: DAG,
-        info: DagRunInfo,
-        client: ExecutionClient,
-        on_log: LogCallback | None,
-        on_state: StateCallback | None,
+        dag: Any,
+        on_state: StateCallback | None = None,
     ) -> None:
         self.dag = dag
-        self.info = info
-        self.client = client
-        self.on_log = on_log
         self.on_state = on_state
         self.order = {t.task_id: i for i, t in enumerate(dag.topological_sort())}
         tasks = dag.task_dict
@@ -73,16 +106,13 @@ class RunTracker:
             {tid: t.priority_weight for tid, t in tasks.items()},
             {tid: t.weight_rule for tid, t in tasks.items()},
         )
-        self.mapped_ids = frozenset(
-            tid for tid, t in dag.task_dict.items() if isinstance(t, MappedOperator)
-        )
+        self.mapped_ids = frozenset(tid for tid, t in dag.task_dict.items() if t.is_mapped)
         self.records: dict[str, list[TaskInstanceRecord]] = {
             tid: _initial_records(t) for tid, t in dag.task_dict.items()
         }
         self.lengths: dict[tuple[str, str], int] = {}
         self.pushed: dict[tuple[str, str], int] = {}
         self.dirty: set[str] = set(dag.task_dict)
-        self.lock = threading.Lock()
         self._link_setups_and_teardowns()
 
     def _link_setups_and_teardowns(self) -> None:
@@ -143,11 +173,11 @@ class RunTracker:
         out.sort(key=lambda r: (-self.weights[r.task_id], self.order[r.task_id], r.map_index))
         return out
 
-    def _evaluate(self, task: AbstractOperator) -> list[TaskInstanceRecord]:
+    def _evaluate(self, task: Any) -> list[TaskInstanceRecord]:
         pending = [r for r in self.records[task.task_id] if r.state is None]
         if not pending:
             return []
-        if isinstance(task, MappedOperator) and pending[0].map_index < 0:
+        if task.is_mapped and pending[0].map_index < 0:
             feeding = self._feeding_state(task)
             if feeding is not None:
                 self._set(pending[0], feeding)
@@ -166,31 +196,28 @@ class RunTracker:
             for rec in pending:
                 self._set(rec, STATE_FOR[decision])
             return []
-        if isinstance(task, MappedOperator) and pending[0].map_index < 0:
+        if task.is_mapped and pending[0].map_index < 0:
             return self._expand(task, pending[0])
         for rec in pending:
             rec.state = TI.SCHEDULED
         return pending
 
-    def _feeding_state(self, task: MappedOperator) -> TI | None:
+    def _feeding_state(self, task: Any) -> TI | None:
         """A failed or skipped upstream that feeds the expansion decides for the task.
 
         Only an unexpanded feeder counts (as in Airflow): a mapped feeder that expanded is
         fine even when some of its copies failed; the trigger rule judges those.
         """
-        feeders = {
-            op.task_id for ref in task.expand_input.references() for op, _ in ref.iter_references()
-        }
-        states = [r.state for tid in feeders for r in self.records[tid] if r.map_index < 0]
+        states = [
+            r.state for tid in task.mapping_feeders for r in self.records[tid] if r.map_index < 0
+        ]
         if any(s in FAILED_STATES for s in states):
             return TI.UPSTREAM_FAILED
         if any(s is TI.SKIPPED for s in states):
             return TI.SKIPPED
         return None
 
-    def _expand(
-        self, task: MappedOperator, placeholder: TaskInstanceRecord
-    ) -> list[TaskInstanceRecord]:
+    def _expand(self, task: Any, placeholder: TaskInstanceRecord) -> list[TaskInstanceRecord]:
         try:
             length = task.get_map_length(self._length)
         except Exception as err:
@@ -208,7 +235,7 @@ class RunTracker:
         return recs
 
     # -- applying outcomes ---------------------------------------------------------------
-    def apply(self, rec: TaskInstanceRecord, outcome: TryOutcome) -> None:
+    def apply(self, rec: TaskInstanceRecord, outcome: TryResult) -> None:
         if rec.state is not TI.RUNNING:
             # Finished while it ran (fail_fast failed it): the late outcome changes nothing.
             rec.end_date = outcome.end_date
