@@ -19,20 +19,28 @@ INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
 def _closure(edges: Mapping[str, Iterable[str]]) -> dict[str, set[str]]:
-    """Every node reachable from each node along ``edges`` (a DAG)."""
+    """Every node reachable from each node along ``edges`` (a DAG).
+
+    Iterative (post-order with an explicit stack), so a chain of any length works.
+    """
     out: dict[str, set[str]] = {}
-
-    def visit(node: str) -> set[str]:
-        if node not in out:
-            reach: set[str] = set()
-            for nxt in edges.get(node, ()):
-                reach.add(nxt)
-                reach |= visit(nxt)
-            out[node] = reach
-        return out[node]
-
-    for node in edges:
-        visit(node)
+    for start in edges:
+        if start in out:
+            continue
+        stack: list[tuple[str, bool]] = [(start, False)]
+        while stack:
+            node, children_done = stack.pop()
+            if node in out:
+                continue
+            if children_done:
+                reach: set[str] = set()
+                for nxt in edges.get(node, ()):
+                    reach.add(nxt)
+                    reach |= out[nxt]
+                out[node] = reach
+                continue
+            stack.append((node, True))
+            stack.extend((nxt, False) for nxt in edges.get(node, ()) if nxt not in out)
     return out
 
 

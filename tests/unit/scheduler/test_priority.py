@@ -33,3 +33,16 @@ def test_weights_are_clamped_to_int32() -> None:
         },
     )
     assert weights["a"] == INT32_MAX
+
+
+def test_a_very_long_chain_does_not_overflow_the_stack() -> None:
+    from tradewind.scheduler.priority import priority_weights
+    from tradewind.sdk.trigger_rule import WeightRule
+
+    n = 5000
+    downstream = {f"t{i}": [f"t{i + 1}"] if i + 1 < n else [] for i in range(n)}
+    weights = priority_weights(
+        downstream, dict.fromkeys(downstream, 1), dict.fromkeys(downstream, WeightRule.DOWNSTREAM)
+    )
+    assert weights["t0"] == n
+    assert weights[f"t{n - 1}"] == 1
