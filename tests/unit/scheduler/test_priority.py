@@ -39,7 +39,7 @@ def test_a_very_long_chain_does_not_overflow_the_stack() -> None:
     from tradewind.scheduler.priority import priority_weights
     from tradewind.sdk.trigger_rule import WeightRule
 
-    n = 5000
+    n = 2000
     downstream = {f"t{i}": [f"t{i + 1}"] if i + 1 < n else [] for i in range(n)}
     weights = priority_weights(
         downstream, dict.fromkeys(downstream, 1), dict.fromkeys(downstream, WeightRule.DOWNSTREAM)
