@@ -1,0 +1,176 @@
+"""Creating and reading DAG runs (and the task instances a new run starts with).
+
+A run is created in one transaction with all its task instances: from a schedule, a
+backfill, an API or CLI trigger. ``dag`` is any DAG-like object with the SDK's names (the
+serialized DAG in the service); its params check ``conf`` first, and a bad conf, a bad or
+duplicate run id changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tradewind.db.models import DagRun, TaskInstance
+from tradewind.exceptions import TradewindException
+from tradewind.scheduler.priority import priority_weights
+from tradewind.sdk.abstractoperator import validate_id
+from tradewind.states import DagRunState
+
+
+class DuplicateRunError(TradewindException):
+    """A run with that run id (or logical date) already exists for the DAG."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def initial_task_instances(dag: Any, run_id: str, dag_version_id: int | None) -> list[TaskInstance]:
+    """The task instances a new run starts with: one per task, or one per element for a
+    task mapped over literals only (as in Airflow); effective priorities included."""
+    tasks = dag.task_dict
+    weights = priority_weights(
+        {tid: t.downstream_task_ids for tid, t in tasks.items()},
+        {tid: t.priority_weight for tid, t in tasks.items()},
+        {tid: t.weight_rule for tid, t in tasks.items()},
+    )
+    rows: list[TaskInstance] = []
+    for tid, task in tasks.items():
+        indexes = [-1]
+        if task.is_mapped:
+            try:
+                length = task.get_map_length(lambda task_id, key: None)
+            except Exception:
+                length = None
+            if length:
+                indexes = list(range(length))
+        for map_index in indexes:
+            rows.append(
+                TaskInstance(
+                    dag_id=dag.dag_id,
+                    run_id=run_id,
+                    task_id=tid,
+                    map_index=map_index,
+                    try_number=0,
+                    max_tries=task.retries,
+                    state=None,
+                    pool=task.pool,
+                    pool_slots=task.pool_slots,
+                    queue=task.queue,
+                    priority_weight=weights[tid],
+                    operator=getattr(task, "operator_name", type(task).__name__),
+                    custom_operator_name=getattr(task, "custom_operator_name", None),
+                    task_display_name=getattr(task, "task_display_name", None),
+                    dag_version_id=dag_version_id,
+                )
+            )
+    return rows
+
+
+def create_dag_run(
+    session: Session,
+    dag: Any,
+    *,
+    run_id: str,
+    run_type: str,
+    run_after: datetime,
+    logical_date: datetime | None = None,
+    data_interval: tuple[datetime, datetime] | None = None,
+    conf: Mapping[str, Any] | None = None,
+    triggered_by: str | None = None,
+    note: str | None = None,
+    dag_version_id: int | None = None,
+    backfill_id: int | None = None,
+    state: DagRunState = DagRunState.QUEUED,
+) -> DagRun:
+    """Insert a run and its task instances; raise on a bad run id, conf or duplicate."""
+    validate_id(run_id, "run_id")
+    conf = dict(conf or {})
+    dag.params.resolve(conf)
+    clash = select(DagRun.run_id).where(DagRun.dag_id == dag.dag_id)
+    if logical_date is not None:
+        clash = clash.where((DagRun.run_id == run_id) | (DagRun.logical_date == logical_date))
+    else:
+        clash = clash.where(DagRun.run_id == run_id)
+    existing = session.execute(clash.limit(1)).scalar()
+    if existing is not None:
+        what = (
+            f"run id {run_id!r}"
+            if existing == run_id
+            else f"logical date {logical_date.isoformat() if logical_date else None}"
+        )
+        raise DuplicateRunError(f"DAG {dag.dag_id!r} already has a run with {what} ({existing})")
+    run = DagRun(
+        dag_id=dag.dag_id,
+        run_id=run_id,
+        run_type=run_type,
+        run_after=run_after,
+        logical_date=logical_date,
+        data_interval_start=data_interval[0] if data_interval else None,
+        data_interval_end=data_interval[1] if data_interval else None,
+        conf=conf,
+        triggered_by=triggered_by,
+        note=note,
+        dag_version_id=dag_version_id,
+        backfill_id=backfill_id,
+        state=state.value,
+        queued_at=_now() if state is DagRunState.QUEUED else None,
+        start_date=_now() if state is DagRunState.RUNNING else None,
+        updated_at=_now(),
+    )
+    session.add(run)
+    session.add_all(initial_task_instances(dag, run_id, dag_version_id))
+    session.flush()
+    return run
+
+
+def get_run(session: Session, dag_id: str, run_id: str) -> DagRun | None:
+    return session.execute(
+        select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)
+    ).scalar_one_or_none()
+
+
+def list_runs(
+    session: Session,
+    dag_id: str | None = None,
+    *,
+    states: list[str] | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[DagRun]:
+    """Runs newest first (by ``run_after``), optionally of one DAG and in some states."""
+    query = select(DagRun)
+    if dag_id is not None:
+        query = query.where(DagRun.dag_id == dag_id)
+    if states:
+        query = query.where(DagRun.state.in_(states))
+    query = query.order_by(DagRun.run_after.desc(), DagRun.id.desc()).limit(limit).offset(offset)
+    return list(session.execute(query).scalars())
+
+
+def count_active_runs(session: Session, dag_id: str) -> int:
+    return int(
+        session.execute(
+            select(func.count())
+            .select_from(DagRun)
+            .where(
+                DagRun.dag_id == dag_id,
+                DagRun.state.in_([DagRunState.QUEUED.value, DagRunState.RUNNING.value]),
+            )
+        ).scalar_one()
+    )
+
+
+def task_instances_of(session: Session, dag_id: str, run_id: str) -> list[TaskInstance]:
+    return list(
+        session.execute(
+            select(TaskInstance)
+            .where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id)
+            .order_by(TaskInstance.task_id, TaskInstance.map_index)
+        ).scalars()
+    )
