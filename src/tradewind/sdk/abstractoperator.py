@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from tradewind.sdk.xcom_arg import XComArg
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]{1,250}$")
+#: Run ids may also hold ``~ : +`` (Airflow's ``allowed_run_id_pattern``: ``manual__<iso>``).
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.~:+\-]{1,250}$")
 
 #: Scheduling attributes and their defaults (Airflow's), shared by mapped and plain tasks.
 SCHEDULING_DEFAULTS: dict[str, Any] = {
@@ -61,6 +63,19 @@ SCHEDULING_DEFAULTS: dict[str, Any] = {
 }
 
 Callback = Callable[[dict[str, Any]], Any]
+
+
+def validate_run_id(value: object) -> str:
+    """Check a run id: Airflow's allowed characters, and never ``.`` or ``..``.
+
+    >>> validate_run_id("manual__2024-01-01T00:00:00+00:00")
+    'manual__2024-01-01T00:00:00+00:00'
+    """
+    if not isinstance(value, str) or not RUN_ID_PATTERN.match(value) or value in (".", ".."):
+        raise DagDefinitionError(
+            f"invalid run_id {value!r}: use 1-250 letters, digits, '_', '-', '.', '~', ':' or '+'"
+        )
+    return value
 
 
 def validate_id(value: object, what: str) -> str:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from tradewind.db.models import DagRun, TaskInstance
 from tradewind.exceptions import TradewindException
 from tradewind.scheduler.priority import priority_weights
-from tradewind.sdk.abstractoperator import validate_id
+from tradewind.sdk.abstractoperator import validate_run_id
 from tradewind.states import DagRunState
 
 
@@ -89,7 +89,7 @@ def create_dag_run(
     state: DagRunState = DagRunState.QUEUED,
 ) -> DagRun:
     """Insert a run and its task instances; raise on a bad run id, conf or duplicate."""
-    validate_id(run_id, "run_id")
+    validate_run_id(run_id)
     conf = dict(conf or {})
     dag.params.resolve(conf)
     clash = select(DagRun.run_id).where(DagRun.dag_id == dag.dag_id)

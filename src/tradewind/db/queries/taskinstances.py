@@ -91,3 +91,31 @@ def archive_try(session: Session, ti_id: str) -> None:
 
 def get(session: Session, ti_id: str) -> TaskInstance | None:
     return session.get(TaskInstance, ti_id)
+
+
+def mark_queued(session: Session, ti_id: str, *, job_id: int | None = None) -> int | None:
+    """``scheduled -> queued`` starting a new try: the try number goes up by one. Returns
+    the new try number, or None if the task instance was not scheduled any more. (A try
+    that ends ``up_for_retry`` is archived when it ends.)"""
+    ti = session.get(TaskInstance, ti_id)
+    if ti is None or ti.state != TaskInstanceState.SCHEDULED.value:
+        return None
+    new_try = ti.try_number + 1
+    moved = transition(
+        session,
+        ti_id,
+        expected=TaskInstanceState.SCHEDULED,
+        new=TaskInstanceState.QUEUED,
+        try_number=ti.try_number,
+        values={
+            "try_number": new_try,
+            "queued_dttm": _now(),
+            "queued_by_job_id": job_id,
+            "start_date": None,
+            "end_date": None,
+            "duration": None,
+            "next_retry_at": None,
+        },
+    )
+    session.expire(ti)
+    return new_try if moved else None
