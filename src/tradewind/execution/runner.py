@@ -42,7 +42,7 @@ from tradewind.exceptions import (
 from tradewind.execution.client import ExecutionClient
 from tradewind.execution.context import build_context
 from tradewind.execution.mapped import check_mapping_inputs, xcom_derived_ids
-from tradewind.execution.retry import retry_delay_for
+from tradewind.retries import retry_delay_for
 from tradewind.execution.runtime import DagRunInfo, RuntimeTaskInstance
 from tradewind.execution.task_log import LineSink, capture_task_output
 from tradewind.execution.templating import data_values
@@ -129,15 +129,18 @@ def run_task_try(
     try_number: int = 1,
     log_sink: LineSink | None = None,
     mapped_upstreams: frozenset[str] = frozenset(),
+    max_tries: int | None = None,
 ) -> TryOutcome:
     """Run one try; never raises for task errors (they become the outcome's state).
 
     ``mapped_upstreams`` names upstream tasks that are mapped, so their output is pulled as
-    a list. ``log_sink`` receives each log line of the try.
+    a list. ``log_sink`` receives each log line of the try. ``max_tries`` is the task
+    instance's (Airflow's: a failed try is retried while ``try_number <= max_tries``); it
+    defaults to the task's ``retries`` and differs after a clear.
     """
     sink = log_sink or (lambda line: None)
     with capture_task_output(sink):
-        return _run(task, dag_run, client, map_index, try_number, mapped_upstreams)
+        return _run(task, dag_run, client, map_index, try_number, mapped_upstreams, max_tries)
 
 
 def _run(
@@ -147,6 +150,7 @@ def _run(
     map_index: int,
     try_number: int,
     mapped_upstreams: frozenset[str],
+    max_tries: int | None = None,
 ) -> TryOutcome:
     start = _now()
     ti = RuntimeTaskInstance(
@@ -158,6 +162,8 @@ def _run(
         mapped_upstreams=mapped_upstreams,
     )
     ti.start_date = start
+    if max_tries is not None:
+        ti.max_tries = max_tries
     outcome = TryOutcome(state=TaskInstanceState.RUNNING, start_date=start, end_date=start)
     context: dict[str, Any] = {}
     concrete: Any = task
@@ -166,7 +172,7 @@ def _run(
         task.task_id,
         f"[{map_index}]" if map_index >= 0 else "",
         try_number,
-        task.retries + 1,
+        ti.max_tries + 1,
     )
     with use_reader(client):
         try:
@@ -208,7 +214,7 @@ def _run(
                 callbacks = getattr(concrete, "on_skipped_callback", None)
                 _run_callbacks(callbacks, context, "on_skipped")
         except (Exception, SystemExit) as err:  # a task's failure must never escape the runner
-            _fail(task, concrete, dag_run, try_number, context, err, outcome)
+            _fail(task, concrete, dag_run, try_number, ti.max_tries, context, err, outcome)
     return outcome
 
 
@@ -234,6 +240,7 @@ def _fail(
     concrete: Any,
     dag_run: DagRunInfo,
     try_number: int,
+    max_tries: int,
     context: dict[str, Any],
     err: BaseException,
     outcome: TryOutcome,
@@ -244,7 +251,7 @@ def _fail(
     context["exception"] = err
     outcome.end_date = _now()
     no_retry = isinstance(err, (TradewindFailException, ParamValidationError))
-    if not no_retry and try_number <= task.retries:
+    if not no_retry and try_number <= max_tries:
         delay = retry_delay_for(
             retry_delay=task.retry_delay,
             exponential_backoff=task.retry_exponential_backoff,

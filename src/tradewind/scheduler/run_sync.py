@@ -144,7 +144,8 @@ def schedule_run(
     )
 
     scheduled = machine.ready()
-    result.changed += _write_changes(session, run, machine, before, row_by_key, now)
+    ran = {(rec.task_id, rec.map_index) for rec, _ in applied}
+    result.changed += _write_changes(session, run, machine, before, row_by_key, now, ran)
     result.newly_scheduled = [f"{r.task_id}[{r.map_index}]" for r in scheduled]
 
     states = [rec.state for recs in machine.records.values() for rec in recs]
@@ -166,6 +167,7 @@ def _write_changes(
     before: dict[tuple[str, int], tuple[TI | None, int]],
     row_by_key: dict[tuple[str, int], TaskInstance],
     now: datetime,
+    ran: set[tuple[str, int]],
 ) -> int:
     changed = 0
     for tid, recs in machine.records.items():
@@ -189,41 +191,50 @@ def _write_changes(
                 changed += 1
                 continue
             old_state, _ = before[key]
-            if rec.state == old_state:
+            if rec.state == old_state or rec.state is None:
                 continue
-            values: dict[str, Any] = {}
-            if rec.state is TI.SCHEDULED:
-                values["scheduled_dttm"] = now
-            if rec.state in FINISHED_STATES or rec.state is TI.UP_FOR_RETRY:
-                values.update(end_date=rec.end_date or now, start_date=rec.start_date)
-                if rec.start_date and (rec.end_date or now):
-                    values["duration"] = ((rec.end_date or now) - rec.start_date).total_seconds()
-            if rec.state is TI.UP_FOR_RETRY:
-                values["next_retry_at"] = rec.next_retry_at
-            if rec.rendered_map_index is not None:
-                values["rendered_map_index"] = rec.rendered_map_index
-            if old_state is TI.QUEUED and rec.state is not TI.SCHEDULED:
-                # The try ran: record QUEUED -> RUNNING before its end state.
-                ti_queries.transition(
-                    session, row.id, expected=TI.QUEUED, new=TI.RUNNING, try_number=row.try_number
-                )
-                old_state = TI.RUNNING
-            assert rec.state is not None
-            if old_state is TI.RUNNING and rec.state is TI.FAILED and rec.start_date is None:
-                values.pop("start_date", None)
-            if ti_queries.transition(
-                session,
-                row.id,
-                expected=old_state,
-                new=rec.state,
-                try_number=row.try_number if old_state is TI.RUNNING else None,
-                values=values,
-            ):
+            # The states the row passes through: a try that ran was running first, and a
+            # retry already due goes through up_for_retry to scheduled.
+            steps: list[TI] = []
+            if key in ran and old_state is TI.QUEUED:
+                steps.append(TI.RUNNING)
+            if key in ran and rec.state is TI.SCHEDULED:
+                steps.append(TI.UP_FOR_RETRY)
+            steps.append(rec.state)
+            current = old_state
+            for step in steps:
+                if not ti_queries.transition(
+                    session,
+                    row.id,
+                    expected=current,
+                    new=step,
+                    try_number=row.try_number if current is TI.RUNNING else None,
+                    values=_values_for(step, rec, now),
+                ):
+                    break
                 changed += 1
-                if rec.state is TI.UP_FOR_RETRY:
+                if step is TI.UP_FOR_RETRY:
                     # Keep the failed try (state, times) before the next one replaces it.
                     ti_queries.archive_try(session, row.id)
+                current = step
     return changed
+
+
+def _values_for(step: TI, rec: TaskInstanceRecord, now: datetime) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if step is TI.SCHEDULED:
+        values["scheduled_dttm"] = now
+    if step in FINISHED_STATES or step is TI.UP_FOR_RETRY:
+        end = rec.end_date or now
+        values["end_date"] = end
+        if rec.start_date is not None:
+            values["start_date"] = rec.start_date
+            values["duration"] = (end - rec.start_date).total_seconds()
+    if step is TI.UP_FOR_RETRY:
+        values["next_retry_at"] = rec.next_retry_at
+    if rec.rendered_map_index is not None and step is not TI.SCHEDULED:
+        values["rendered_map_index"] = rec.rendered_map_index
+    return values
 
 
 def _copy_for_index(

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tradewind.execution.retry import MAX_RETRY_DELAY, retry_delay_for
+from tradewind.retries import MAX_RETRY_DELAY, retry_delay_for
 
 LOGICAL = datetime(2024, 1, 1, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""When the next try of a failed task may start (Airflow's formula).
+"""When the next try of a failed task may start (Airflow's formula), for runner and scheduler.
 
 Without exponential backoff the wait is ``retry_delay``. With it, try ``n`` waits at least
 ``retry_delay * 2**(n-1)`` seconds plus a deterministic jitter (from a hash of the task
