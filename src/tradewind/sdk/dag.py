@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from tradewind.exceptions import (
@@ -65,14 +65,21 @@ class DagContext:
         return created
 
 
-def _utc(value: datetime | None, name: str, dag_id: str) -> datetime | None:
+def _aware(value: datetime | None, name: str, dag_id: str) -> datetime | None:
+    """``value`` with a time zone: a naive datetime is wall time in ``core.default_timezone``
+    (UTC unless configured), as Airflow reads it."""
     if value is None:
         return None
     if not isinstance(value, datetime):
         raise DagDefinitionError(
             f"DAG {dag_id!r}: {name} must be a datetime, got {type(value).__name__}"
         )
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    if value.tzinfo is not None:
+        return value
+    from tradewind.timetables.zones import default_zone, localize
+
+    zone = default_zone()
+    return localize(value, zone).astimezone(zone)
 
 
 class DAG:
@@ -120,13 +127,14 @@ class DAG:
         self.dag_id = validate_id(dag_id, "dag_id")
         self.description = description
         self.default_args: dict[str, Any] = dict(default_args or {})
-        self.start_date = _utc(
-            start_date or self.default_args.get("start_date"), "start_date", dag_id
-        )
-        self.end_date = _utc(end_date or self.default_args.get("end_date"), "end_date", dag_id)
+        given_start = start_date or self.default_args.get("start_date")
+        self.start_date = _aware(given_start, "start_date", dag_id)
+        self.end_date = _aware(end_date or self.default_args.get("end_date"), "end_date", dag_id)
         self.schedule = schedule
-        # A cron schedule runs in the start date's time zone, as in Airflow.
-        zone = self.start_date.tzinfo if self.start_date is not None else None
+        # A cron schedule runs in an aware start date's time zone, as in Airflow; otherwise
+        # in core.default_timezone, read when the schedule is evaluated.
+        aware = isinstance(given_start, datetime) and given_start.tzinfo is not None
+        zone = self.start_date.tzinfo if aware and self.start_date is not None else None
         try:
             self.timetable: Timetable = timetable_from_schedule(schedule, timezone=zone)
         except DagDefinitionError as err:

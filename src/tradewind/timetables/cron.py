@@ -1,16 +1,34 @@
-"""Cron timetables: Airflow 3's trigger meaning (default) and Airflow 2's data-interval one.
+"""Cron expressions read in a time zone: the arithmetic both cron timetables share.
 
-Cron expressions are read in the timetable's time zone (UTC unless given), so
-``"0 9 * * *"`` in ``Europe/Paris`` fires at 09:00 Paris time whatever the season.
+A cron expression is matched against the *wall clock* of the timetable's zone, then turned
+into a UTC instant, so ``"0 2 * * *"`` in ``Europe/Berlin`` fires at 02:00 Berlin time all
+year (01:00 UTC in winter, 00:00 UTC in summer). On the day DST starts, 02:00 does not exist
+and the run happens at 03:00 (the same instant as 02:00 would have been in winter time); on
+the day it ends, 02:00 happens twice and the run happens once, at the second.
+
+Expressions that fire every hour (``"*/15 * * * *"``, ``"30 * * * *"``) step in real
+elapsed time instead, so the repeated hour at the end of DST gets its runs too, as in
+Airflow.
+
+>>> from datetime import UTC
+>>> berlin = CronSchedule("0 2 * * *", "Europe/Berlin")
+>>> berlin.get_next(datetime(2024, 3, 30, 12, tzinfo=UTC)).isoformat()
+'2024-03-31T01:00:00+00:00'
+>>> berlin.get_next(datetime(2024, 3, 31, 12, tzinfo=UTC)).isoformat()
+'2024-04-01T00:00:00+00:00'
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, tzinfo
-from zoneinfo import ZoneInfo
+from datetime import datetime, tzinfo
+from typing import TYPE_CHECKING
 
 from tradewind.exceptions import DagDefinitionError
-from tradewind.timetables.base import DataInterval, Timetable
+from tradewind.timetables.describe import describe_cron
+from tradewind.timetables.zones import localize, resolve_zone, to_utc, wall_clock
+
+if TYPE_CHECKING:
+    from croniter import croniter
 
 #: Airflow's cron presets and the expressions they stand for.
 CRON_PRESETS = {
@@ -24,72 +42,67 @@ CRON_PRESETS = {
 }
 
 
-def _check_cron(expression: str) -> None:
-    from croniter import croniter
+def parse_cron(cron: object) -> str:
+    """The expression ``cron`` stands for (a preset resolved), or a precise error."""
+    from croniter import croniter  # imported when needed: DAGs without a cron stay light
 
+    if not isinstance(cron, str):
+        raise DagDefinitionError(f"cron expression must be a str, got {type(cron).__name__}")
+    expression = CRON_PRESETS.get(cron.strip(), cron)
     if expression.strip().startswith("@") or not croniter.is_valid(expression):
         raise DagDefinitionError(
             f"invalid cron expression {expression!r}: expected five fields "
             "'minute hour day-of-month month day-of-week' (e.g. '30 2 * * *') or a preset "
             f"({', '.join(CRON_PRESETS)})"
         )
+    return expression
 
 
-def _zone(tz: str | tzinfo | None) -> tzinfo:
-    if tz is None:
-        return UTC
-    if isinstance(tz, str):
-        try:
-            return ZoneInfo(tz)
-        except Exception:
-            raise DagDefinitionError(f"unknown time zone {tz!r}") from None
-    return tz
+class CronSchedule:
+    """A cron expression in a zone: the next and previous firing times around an instant.
 
-
-def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC).replace(fold=0)
-
-
-class _CronBase(Timetable):
-    def __init__(self, cron: str, timezone: str | tzinfo | None = None) -> None:
-        expression = CRON_PRESETS.get(cron.strip(), cron) if isinstance(cron, str) else cron
-        if not isinstance(expression, str):
-            raise DagDefinitionError(f"cron expression must be a str, got {type(cron).__name__}")
-        _check_cron(expression)
-        self.expression = expression
-        self.timezone = _zone(timezone)
-        self.summary = expression
-
-    def _aware(self, at: datetime) -> datetime:
-        at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
-        return at.astimezone(self.timezone)
-
-    def _align_to_prev(self, at: datetime) -> datetime:
-        """The latest cron time at or before ``at`` (``at`` itself when it is one)."""
-        from croniter import croniter
-
-        # next() is strictly after ``at``; the cron time before that is <= ``at``.
-        nxt = croniter(self.expression, self._aware(at)).get_next(datetime)
-        return _utc(croniter(self.expression, nxt).get_prev(datetime))
-
-    def _prev(self, at: datetime) -> datetime:
-        """The cron time strictly before ``at``."""
-        from croniter import croniter
-
-        return _utc(croniter(self.expression, self._aware(at)).get_prev(datetime))
-
-
-class CronTriggerTimetable(_CronBase):
-    """Fires at each cron time; the data interval is that instant (Airflow 3's default)."""
-
-
-class CronDataIntervalTimetable(_CronBase):
-    """Each run covers the span between two cron times and starts at its end (Airflow 2).
-
-    A manual run at ``run_after`` covers the last complete span: it ends at the latest cron
-    time at or before ``run_after``.
+    Every method takes an aware (or naive = UTC) datetime and returns a UTC one.
     """
 
-    def infer_manual_data_interval(self, run_after: datetime) -> DataInterval:
-        end = self._align_to_prev(run_after)
-        return DataInterval(self._prev(end), end)
+    def __init__(self, cron: str, timezone: str | int | tzinfo | None = None) -> None:
+        self.expression = parse_cron(cron)
+        self.timezone = resolve_zone(timezone)
+
+    @property
+    def description(self) -> str:
+        return describe_cron(self.expression)
+
+    def _every_hour(self, cron: croniter) -> bool:
+        return bool(cron.expanded[1] == ["*"])
+
+    def get_next(self, current: datetime) -> datetime:
+        """The first firing time strictly after ``current``."""
+        from croniter import croniter
+
+        naive = wall_clock(current, self.timezone)
+        cron = croniter(self.expression, start_time=naive)
+        scheduled: datetime = cron.get_next(datetime)
+        if not self._every_hour(cron):
+            return localize(scheduled, self.timezone)
+        return to_utc(current) + (scheduled - naive)
+
+    def get_prev(self, current: datetime) -> datetime:
+        """The last firing time strictly before ``current``."""
+        from croniter import croniter
+
+        naive = wall_clock(current, self.timezone)
+        cron = croniter(self.expression, start_time=naive)
+        scheduled: datetime = cron.get_prev(datetime)
+        if not self._every_hour(cron):
+            return localize(scheduled, self.timezone)
+        return to_utc(current) - (naive - scheduled)
+
+    def align_to_next(self, current: datetime) -> datetime:
+        """``current`` if it is a firing time, else the next one."""
+        following = self.get_next(current)
+        return to_utc(current) if self.get_prev(following) == current else following
+
+    def align_to_prev(self, current: datetime) -> datetime:
+        """``current`` if it is a firing time, else the previous one."""
+        preceding = self.get_prev(current)
+        return to_utc(current) if self.get_next(preceding) == current else preceding

@@ -16,6 +16,7 @@ from tradewind.timetables import (
     CronTriggerTimetable,
     DataInterval,
     DeltaDataIntervalTimetable,
+    DeltaTriggerTimetable,
     NullTimetable,
     OnceTimetable,
     Timetable,
@@ -74,11 +75,21 @@ def test_the_presets_mean_what_airflow_says() -> None:
     }
 
 
-def test_a_timedelta_makes_a_delta_timetable() -> None:
+def test_a_timedelta_makes_a_delta_trigger_timetable_as_in_airflow_3() -> None:
     tt = timetable_from_schedule(timedelta(hours=6))
-    assert isinstance(tt, DeltaDataIntervalTimetable)
+    assert isinstance(tt, DeltaTriggerTimetable)
     assert tt.delta == timedelta(hours=6)
     assert tt.summary == "6:00:00"
+
+
+def test_create_cron_data_intervals_gives_airflow_2_meanings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TRADEWIND__SCHEDULER__CREATE_CRON_DATA_INTERVALS", "true")
+    assert isinstance(timetable_from_schedule("@daily"), CronDataIntervalTimetable)
+    assert isinstance(timetable_from_schedule(timedelta(days=1)), DeltaDataIntervalTimetable)
+    monkeypatch.setenv("TRADEWIND__SCHEDULER__CREATE_CRON_DATA_INTERVALS", "False")
+    assert isinstance(timetable_from_schedule("@daily"), CronTriggerTimetable)
 
 
 @pytest.mark.parametrize("delta", [timedelta(0), timedelta(seconds=-1)])
@@ -106,9 +117,7 @@ def test_an_unknown_time_zone_is_rejected() -> None:
 def test_the_dags_schedule_picks_its_timetable() -> None:
     assert isinstance(DAG("tt_none").timetable, NullTimetable)
     assert isinstance(DAG("tt_cron", schedule="@daily").timetable, CronTriggerTimetable)
-    assert isinstance(
-        DAG("tt_delta", schedule=timedelta(days=1)).timetable, DeltaDataIntervalTimetable
-    )
+    assert isinstance(DAG("tt_delta", schedule=timedelta(days=1)).timetable, DeltaTriggerTimetable)
 
 
 def test_a_cron_schedule_runs_in_the_start_dates_time_zone() -> None:
@@ -169,9 +178,16 @@ def test_a_cron_data_interval_reads_naive_times_as_utc() -> None:
     assert interval == DataInterval(utc(2024, 1, 1, 9), utc(2024, 1, 1, 10))
 
 
-def test_timetables_serialize_their_type_and_summary() -> None:
+def test_timetables_serialize_their_type_summary_description_and_args() -> None:
     assert CronTriggerTimetable("@daily").serialize() == {
         "type": "CronTriggerTimetable",
         "summary": "0 0 * * *",
+        "description": "At 00:00",
+        "args": {
+            "expression": "0 0 * * *",
+            "timezone": "UTC",
+            "interval": 0.0,
+            "run_immediately": False,
+        },
     }
     assert repr(NullTimetable()) == "NullTimetable('None')"
