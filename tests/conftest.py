@@ -46,7 +46,9 @@ def postgres_database(worker_id: str) -> Iterator[str]:
     from sqlalchemy.engine import make_url
 
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"tradewind_test_{worker_id}"
+    # Unique per test run too, so two suites running at once never share a database.
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", "")[:8] or f"p{os.getpid()}"
+    name = f"tradewind_test_{run}_{worker_id}"
     try:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -21,6 +21,15 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "dags_folder": None,
         "dagbag_import_timeout": 30.0,
         "default_timezone": "utc",
+        # Fernet key(s) for secrets at rest, comma-separated: the first encrypts, all decrypt.
+        # Unset: $TRADEWIND_HOME/fernet.key if it exists (``standalone`` creates it).
+        "fernet_key": None,
+        # Extra names (comma-separated) whose values are masked, beyond the built-in list.
+        "sensitive_var_conn_names": "",
+    },
+    "database": {
+        # SQLAlchemy URL; unset means SQLite at $TRADEWIND_HOME/tradewind.db.
+        "url": None,
     },
 }
 

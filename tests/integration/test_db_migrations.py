@@ -50,10 +50,11 @@ def test_reset_needs_confirmation_and_then_empties_the_database(configured: str,
     assert main(["db", "reset"]) == 2
     assert "--yes" in capsys.readouterr().err
     with get_engine(configured).connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM slot_pool")).scalar() == 1
+        assert conn.execute(text("SELECT count(*) FROM slot_pool")).scalar() == 2  # p + default
     assert main(["db", "reset", "--yes"]) == 0
     with get_engine(configured).connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM slot_pool")).scalar() == 0
+        pools = conn.execute(text("SELECT pool, slots FROM slot_pool")).all()
+    assert [tuple(p) for p in pools] == [("default_pool", 128)]
     assert migrate.current_revision(get_engine(configured)) == migrate.head_revision()
 
 

@@ -15,12 +15,22 @@ def _engine_and_label() -> tuple[object, str]:
     return get_engine(url), make_url(url).render_as_string(hide_password=True)
 
 
+def _ensure_default_pool(engine: object) -> None:
+    from sqlalchemy.orm import Session
+
+    from tradewind.db.queries.pools import ensure_default_pool
+
+    with Session(engine) as session, session.begin():  # type: ignore[arg-type]
+        ensure_default_pool(session)
+
+
 def migrate(args: argparse.Namespace) -> int:
     from tradewind.db import migrate as m
 
     engine, label = _engine_and_label()
     before = m.current_revision(engine)  # type: ignore[arg-type]
     m.upgrade(engine)  # type: ignore[arg-type]
+    _ensure_default_pool(engine)
     after = m.current_revision(engine)  # type: ignore[arg-type]
     if before == after:
         print(f"{label}: already at revision {after}")
@@ -65,5 +75,6 @@ def reset(args: argparse.Namespace) -> int:
             print("cancelled; nothing changed")
             return 1
     m.reset(engine)  # type: ignore[arg-type]
+    _ensure_default_pool(engine)
     print(f"{label}: reset to an empty schema at revision {m.head_revision()}")
     return 0

@@ -39,6 +39,8 @@ def _output_arg(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from tradewind.cli import config_cmd, connections, pools, runs, variables
+
     parser = argparse.ArgumentParser(
         prog="tradewind",
         description="Tradewind: write pipelines as DAGs of tasks in Python; run and test them.",
@@ -83,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     _dags_folder_arg(d_test)
     _run_args(d_test)
     d_test.set_defaults(handler="tradewind.cli.dags:test")
+    runs.add_dag_parsers(dag_cmds)
 
     db = groups.add_parser("db", help="manage the metadata database schema", epilog=EPILOG)
     db_cmds = db.add_subparsers(dest="command", metavar="COMMAND")
@@ -115,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--map-index", type=int, default=-1, help="map index of a mapped task (default: -1)"
     )
     t_test.set_defaults(handler="tradewind.cli.tasks:test")
+    runs.add_task_parsers(task_cmds)
+    for module in (variables, connections, pools, config_cmd):
+        module.add_parsers(groups)
     return parser
 
 

@@ -42,11 +42,11 @@ from tradewind.exceptions import (
 from tradewind.execution.client import ExecutionClient
 from tradewind.execution.context import build_context
 from tradewind.execution.mapped import check_mapping_inputs, xcom_derived_ids
-from tradewind.retries import retry_delay_for
 from tradewind.execution.runtime import DagRunInfo, RuntimeTaskInstance
 from tradewind.execution.task_log import LineSink, capture_task_output
 from tradewind.execution.templating import data_values
 from tradewind.execution.timeout import execution_timeout
+from tradewind.retries import retry_delay_for
 from tradewind.sdk.context import set_current_context
 from tradewind.sdk.secrets_access import use_reader
 from tradewind.states import TaskInstanceState
