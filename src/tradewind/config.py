@@ -26,6 +26,20 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "fernet_key": None,
         # Extra names (comma-separated) whose values are masked, beyond the built-in list.
         "sensitive_var_conn_names": "",
+        # New DAGs start paused unless the DAG says otherwise (Airflow's default).
+        "dags_are_paused_at_creation": True,
+        # Most tasks running at once on this scheduler's executor.
+        "parallelism": 32,
+    },
+    "dag_processor": {
+        "parsing_processes": 2,
+        # Seconds between full rescans of the DAGs folder (file events are followed at once).
+        "refresh_interval": 300,
+        "heartbeat_interval": 5,
+    },
+    "scheduler": {
+        # true: cron and timedelta schedules use Airflow 2's data-interval meaning.
+        "create_cron_data_intervals": False,
     },
     "database": {
         # SQLAlchemy URL; unset means SQLite at $TRADEWIND_HOME/tradewind.db.

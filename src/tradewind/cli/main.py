@@ -99,6 +99,18 @@ def build_parser() -> argparse.ArgumentParser:
     db_reset.add_argument("--yes", "-y", action="store_true", help="do not ask to confirm")
     db_reset.set_defaults(handler="tradewind.cli.db:reset")
 
+    processor = groups.add_parser(
+        "dag-processor",
+        help="parse the DAGs folder into the metadata database and keep it current",
+        description="Parse each DAG file in a child process with a time limit "
+        "(core.dagbag_import_timeout) and store its DAGs as versioned JSON, its source and any "
+        "import error in the metadata database; then follow file changes until interrupted "
+        "(Ctrl-C or SIGTERM). With --once, do one full pass and exit.",
+    )
+    _dags_folder_arg(processor)
+    processor.add_argument("--once", action="store_true", help="do one full pass and exit")
+    processor.set_defaults(handler="tradewind.cli.dag_processor:run")
+
     tasks = groups.add_parser("tasks", help="run single tasks", epilog=EPILOG)
     task_cmds = tasks.add_subparsers(dest="command", metavar="COMMAND")
     t_test = task_cmds.add_parser(

@@ -123,7 +123,7 @@ class DagBag:
             try:
                 dags = load_dag_file(path, timeout)
             except (Exception, SystemExit) as err:
-                bag.import_errors[str(path)] = _describe(err)
+                bag.import_errors[str(path)] = describe_import_error(err)
                 continue
             for dag in dags:
                 if dag.dag_id in bag.dags:
@@ -148,7 +148,8 @@ class DagBag:
         raise UnknownDagError(message)
 
 
-def _describe(err: BaseException) -> str:
+def describe_import_error(err: BaseException) -> str:
+    """What an import error says: our own errors' message, anything else's traceback."""
     if isinstance(err, TradewindException):
         return f"{type(err).__name__}: {err}"
     return "".join(traceback.format_exception(err)).rstrip()
