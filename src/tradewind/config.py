@@ -37,6 +37,17 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "refresh_interval": 300,
         "heartbeat_interval": 5,
     },
+    "local_executor": {
+        # Warm worker processes (default: one per CPU, at least 2, at most core.parallelism).
+        "workers": None,
+        # Seconds a task past its execution_timeout gets to stop before it is killed.
+        "kill_grace": 5,
+        "heartbeat_interval": 5,
+    },
+    "logging": {
+        # Per-try task logs; unset means $TRADEWIND_HOME/logs.
+        "base_log_folder": None,
+    },
     "scheduler": {
         # true: cron and timedelta schedules use Airflow 2's data-interval meaning.
         "create_cron_data_intervals": False,

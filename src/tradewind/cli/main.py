@@ -39,7 +39,7 @@ def _output_arg(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tradewind.cli import config_cmd, connections, pools, runs, variables
+    from tradewind.cli import config_cmd, connections, pools, runs, services, variables
 
     parser = argparse.ArgumentParser(
         prog="tradewind",
@@ -110,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     _dags_folder_arg(processor)
     processor.add_argument("--once", action="store_true", help="do one full pass and exit")
     processor.set_defaults(handler="tradewind.cli.dag_processor:run")
+    services.add_parsers(groups, _dags_folder_arg)
 
     tasks = groups.add_parser("tasks", help="run single tasks", epilog=EPILOG)
     task_cmds = tasks.add_subparsers(dest="command", metavar="COMMAND")

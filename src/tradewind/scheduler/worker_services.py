@@ -48,3 +48,34 @@ class DatabaseWorkerServices:
 
     def get_connection(self, conn_id: str) -> Connection | None:
         return self.secrets.get_connection(conn_id)  # type: ignore[no-any-return]
+
+
+class ChainedSecretsReader:
+    """Looks in each reader in turn (environment first, then the metadata DB, as Airflow)."""
+
+    def __init__(self, *readers: SecretsReader) -> None:
+        self.readers = readers
+
+    def get_variable(self, key: str) -> str | None:
+        for reader in self.readers:
+            value = reader.get_variable(key)
+            if value is not None:
+                return value
+        return None
+
+    def get_connection(self, conn_id: str) -> Any:
+        for reader in self.readers:
+            conn = reader.get_connection(conn_id)
+            if conn is not None:
+                return conn
+        return None
+
+
+def service_secrets(engine: Engine) -> SecretsReader:
+    """What workers of a running service read secrets from: env vars, then the DB."""
+    from tradewind.secrets.encryption import load_encryptor
+    from tradewind.secrets.metastore import MetastoreSecretsReader
+
+    return ChainedSecretsReader(
+        EnvSecretsReader(), MetastoreSecretsReader(engine, load_encryptor())
+    )

@@ -1,0 +1,147 @@
+"""``tradewind scheduler`` and ``tradewind standalone``: the long-running service commands.
+
+``standalone`` is the embedded default on one machine: it makes ``$TRADEWIND_HOME`` (SQLite,
+a Fernet key, logs), migrates the database, runs the DAG processor in a child process and the
+scheduler with the local executor in this one, until Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+
+def add_parsers(groups: Any, dags_folder_arg: Any) -> None:
+    sched = groups.add_parser(
+        "scheduler",
+        help="run the scheduler with its executor until interrupted",
+        description="Create runs on schedule, start queued runs, decide which tasks are ready "
+        "and run them on the local executor's warm workers, until Ctrl-C or SIGTERM.",
+    )
+    dags_folder_arg(sched)
+    sched.add_argument("--workers", type=int, help="local executor workers (default: config)")
+    sched.set_defaults(handler="tradewind.cli.services:scheduler")
+
+    standalone = groups.add_parser(
+        "standalone",
+        help="run everything on this machine: database, DAG processor, scheduler, workers",
+        description="Set up $TRADEWIND_HOME on first start (SQLite database, Fernet key, logs), "
+        "migrate the database, then run the DAG processor and the scheduler with local "
+        "workers until Ctrl-C or SIGTERM.",
+    )
+    dags_folder_arg(standalone)
+    standalone.add_argument("--workers", type=int, help="local executor workers (default: config)")
+    standalone.set_defaults(handler="tradewind.cli.services:standalone")
+
+
+def _stop_on_signals(stop: threading.Event, on_stop: Any = None) -> None:
+    def handle(signum: int, frame: Any) -> None:
+        stop.set()
+        if on_stop is not None:
+            on_stop()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+
+
+def _check_schema() -> Any:
+    from tradewind.cli.common import CommandError
+    from tradewind.db import migrate
+    from tradewind.db.session import database_url, get_engine
+
+    engine = get_engine(database_url())
+    current = migrate.current_revision(engine)
+    if current != migrate.head_revision():
+        raise CommandError(
+            "the metadata database schema is not current: run 'tradewind db migrate'"
+        )
+    return engine
+
+
+def _run_scheduler(engine: Any, folder: Path, workers: int | None) -> int:
+    from tradewind.executors.local import LocalExecutor
+    from tradewind.scheduler.loop import Scheduler
+    from tradewind.scheduler.wakeup import WakeupListener
+    from tradewind.scheduler.worker_services import DatabaseWorkerServices, service_secrets
+    from tradewind.secrets.encryption import require_encryptor
+
+    require_encryptor("start the scheduler (workers read connections and variables)")
+    services = DatabaseWorkerServices(engine, service_secrets(engine))
+    executor = LocalExecutor(services, workers=workers)
+    scheduler = Scheduler(engine, executor, dags_folder=str(folder))
+    stop = threading.Event()
+    _stop_on_signals(stop, executor.wake)
+    listener = WakeupListener(executor.wake)
+    listener.start()
+    try:
+        scheduler.run(stop)
+    finally:
+        listener.stop()
+    return 0
+
+
+def scheduler(args: argparse.Namespace) -> int:
+    from tradewind.cli.common import CommandError, dags_folder, report
+
+    try:
+        engine = _check_schema()
+        return _run_scheduler(engine, dags_folder(args), args.workers)
+    except CommandError as err:
+        return report(err)
+    except Exception as err:
+        from tradewind.secrets.encryption import SecretsError
+
+        if isinstance(err, SecretsError):
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        raise
+
+
+def standalone(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from sqlalchemy.orm import Session
+
+    from tradewind import config
+    from tradewind.cli.common import dags_folder
+    from tradewind.db import migrate
+    from tradewind.db.queries.pools import ensure_default_pool
+    from tradewind.db.session import database_url, get_engine
+    from tradewind.secrets.encryption import ensure_fernet_key
+    from tradewind.task_logs.paths import logs_folder
+
+    home = config.home()
+    home.mkdir(parents=True, exist_ok=True)
+    ensure_fernet_key(home)
+    url = database_url()
+    engine = get_engine(url)
+    migrate.upgrade(engine)
+    with Session(engine) as session, session.begin():
+        ensure_default_pool(session)
+    folder = dags_folder(args)
+    folder.mkdir(parents=True, exist_ok=True)
+    from sqlalchemy.engine import make_url
+
+    print("Tradewind standalone")
+    print(f"  home:        {home}")
+    print(f"  database:    {make_url(url).render_as_string(hide_password=True)}")
+    print(f"  DAGs folder: {folder}")
+    print(f"  task logs:   {logs_folder()}")
+    print("  New DAGs start paused: 'tradewind dags unpause DAG_ID', then")
+    print("  'tradewind dags trigger DAG_ID' (in another terminal). Ctrl-C stops everything.")
+    sys.stdout.flush()
+    processor = subprocess.Popen(
+        [sys.executable, "-m", "tradewind.cli.main", "dag-processor", "--dags-folder", str(folder)]
+    )
+    try:
+        return _run_scheduler(engine, folder, args.workers)
+    finally:
+        processor.terminate()
+        try:
+            processor.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            processor.kill()

@@ -1,0 +1,188 @@
+"""Typed frames over a local socket: executor <-> worker <-> task process.
+
+A frame is a 4-byte big-endian length and a JSON object with a ``type`` discriminator and a
+``version``. No pickle: a peer can only send data, never code, and a frame of an unknown
+type or version is refused with a clear error.
+
+Who sends what:
+
+- executor -> worker: :class:`~tradewind.executors.workload.ExecuteTask`, :class:`Cancel`,
+  :class:`Shutdown`, :class:`ServiceResponse`;
+- worker -> executor: :class:`WorkerReady`, :class:`WorkerHeartbeat`,
+  :class:`~tradewind.executors.workload.TaskStartedEvent`,
+  :class:`~tradewind.executors.workload.TaskOutcomeEvent`, and the task's
+  :class:`ServiceRequest` (relayed);
+- task process -> worker: :class:`ServiceRequest`, then its ``TaskOutcomeEvent``.
+
+>>> import socket
+>>> a, b = socket.socketpair()
+>>> send_frame(a, Cancel(ti_id="x"))
+>>> FrameReader(b).read_blocking()
+Cancel(type='Cancel', version=1, ti_id='x')
+>>> a.close(); b.close()
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from tradewind.executors.workload import ExecuteTask, TaskOutcomeEvent, TaskStartedEvent
+
+#: The worker protocol's version; a worker announces it in :class:`WorkerReady`.
+PROTOCOL = 1
+#: Frames larger than this are refused (a bug or a hostile peer, not a message).
+MAX_FRAME = 64 * 1024 * 1024
+_HEADER = struct.Struct(">I")
+
+
+class FrameError(Exception):
+    """A malformed, oversize or unexpected frame: the connection cannot be trusted further."""
+
+
+class FrameModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+ServiceOp = Literal[
+    "xcom_set", "xcom_get", "xcom_get_all", "xcom_clear", "get_variable", "get_connection"
+]
+
+
+class ServiceRequest(FrameModel):
+    """A running task asks the scheduler side for something (see ``WorkerServices``)."""
+
+    type: Literal["ServiceRequest"] = "ServiceRequest"
+    version: Literal[1] = 1
+    id: int
+    op: ServiceOp
+    args: dict[str, Any]
+
+
+ErrorKind = Literal["KeyError", "TypeError", "ValueError", "PermissionError", "Error"]
+
+
+class ServiceResponse(FrameModel):
+    """The answer to the :class:`ServiceRequest` with the same ``id``."""
+
+    type: Literal["ServiceResponse"] = "ServiceResponse"
+    version: Literal[1] = 1
+    id: int
+    ok: bool
+    value: Any = None
+    error_kind: ErrorKind | None = None
+    error: str | None = None
+
+
+class WorkerReady(FrameModel):
+    """A worker has imported what it needs and waits for work."""
+
+    type: Literal["WorkerReady"] = "WorkerReady"
+    version: Literal[1] = 1
+    protocol: int = PROTOCOL
+    pid: int
+
+
+class WorkerHeartbeat(FrameModel):
+    """A busy worker is alive and so is its task process (sent every few seconds)."""
+
+    type: Literal["WorkerHeartbeat"] = "WorkerHeartbeat"
+    version: Literal[1] = 1
+    ti_id: str
+
+
+class Cancel(FrameModel):
+    """Kill the try of ``ti_id`` if this worker runs it."""
+
+    type: Literal["Cancel"] = "Cancel"
+    version: Literal[1] = 1
+    ti_id: str
+
+
+class Shutdown(FrameModel):
+    """Finish the current try, then exit."""
+
+    type: Literal["Shutdown"] = "Shutdown"
+    version: Literal[1] = 1
+
+
+Frame = (
+    ExecuteTask
+    | TaskStartedEvent
+    | TaskOutcomeEvent
+    | ServiceRequest
+    | ServiceResponse
+    | WorkerReady
+    | WorkerHeartbeat
+    | Cancel
+    | Shutdown
+)
+_adapter: TypeAdapter[Frame] = TypeAdapter(Annotated[Frame, Field(discriminator="type")])
+
+
+def encode_frame(frame: BaseModel) -> bytes:
+    body = frame.model_dump_json().encode()
+    if len(body) > MAX_FRAME:
+        raise FrameError(f"{frame.__class__.__name__} frame of {len(body)} bytes is too large")
+    return _HEADER.pack(len(body)) + body
+
+
+def decode_frame(body: bytes) -> Frame:
+    try:
+        return _adapter.validate_json(body)
+    except ValueError as err:
+        raise FrameError(f"invalid frame: {err}") from None
+
+
+def send_frame(sock: socket.socket, frame: BaseModel) -> None:
+    """Write one frame (blocking until the peer has room)."""
+    sock.sendall(encode_frame(frame))
+
+
+class FrameReader:
+    """Splits the byte stream of one socket into frames."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self._buffer = bytearray()
+
+    def _take_one(self) -> Frame | None:
+        if len(self._buffer) < _HEADER.size:
+            return None
+        (size,) = _HEADER.unpack_from(self._buffer)
+        if size > MAX_FRAME:
+            raise FrameError(f"peer announced a frame of {size} bytes")
+        end = _HEADER.size + size
+        if len(self._buffer) < end:
+            return None
+        body = bytes(self._buffer[_HEADER.size : end])
+        del self._buffer[:end]
+        return decode_frame(body)
+
+    def _recv(self) -> None:
+        data = self.sock.recv(1 << 16)
+        if not data:
+            raise EOFError("peer closed the connection")
+        self._buffer += data
+
+    def read_available(self) -> list[Frame]:
+        """The frames completed by one ``recv`` (call when the socket is readable).
+        Raises :class:`EOFError` when the peer has closed its end."""
+        self._recv()
+        return self.buffered()
+
+    def buffered(self) -> list[Frame]:
+        """Complete frames already received but not yet returned."""
+        frames: list[Frame] = []
+        while (frame := self._take_one()) is not None:
+            frames.append(frame)
+        return frames
+
+    def read_blocking(self) -> Frame:
+        """The next frame, waiting for it; :class:`EOFError` if the peer closes first."""
+        while (frame := self._take_one()) is None:
+            self._recv()
+        return frame

@@ -1,0 +1,86 @@
+"""The execution client of a task process in a worker: every call is a frame to the worker.
+
+The worker relays each :class:`~tradewind.execution.comms.ServiceRequest` to its executor,
+which answers from the scheduler side's services (the task never holds DB credentials).
+XCom values travel in the typed JSON codec, so a value that cannot be stored fails at push
+time, in the task, with the codec's message. Errors come back as the exception the
+in-process client would raise (``KeyError`` for a missing XCom).
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from tradewind.execution.comms import FrameReader, ServiceOp, ServiceRequest, ServiceResponse
+from tradewind.execution.comms import send_frame as _send
+from tradewind.sdk.connection import Connection
+from tradewind.serialization.codec import from_jsonable, to_jsonable
+from tradewind.xcom.base import XComKey
+
+_ERRORS: dict[str, type[Exception]] = {
+    "KeyError": KeyError,
+    "TypeError": TypeError,
+    "ValueError": ValueError,
+    "PermissionError": PermissionError,
+}
+
+
+class WorkerConnectionLost(ConnectionError):
+    """The worker went away while the task waited for an answer."""
+
+
+def key_args(key: XComKey) -> dict[str, Any]:
+    return {
+        "dag_id": key.dag_id,
+        "run_id": key.run_id,
+        "task_id": key.task_id,
+        "map_index": key.map_index,
+        "key": key.key,
+    }
+
+
+class PipeClient:
+    """An :class:`~tradewind.execution.client.ExecutionClient` over the worker's socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.reader = FrameReader(sock)
+        self._next_id = 0
+
+    def _call(self, op: ServiceOp, **args: Any) -> Any:
+        self._next_id += 1
+        try:
+            _send(self.sock, ServiceRequest(id=self._next_id, op=op, args=args))
+            reply = self.reader.read_blocking()
+        except (OSError, EOFError) as err:
+            raise WorkerConnectionLost(f"lost the worker while asking for {op}: {err}") from None
+        if not isinstance(reply, ServiceResponse) or reply.id != self._next_id:
+            raise WorkerConnectionLost(f"unexpected answer to {op}: {type(reply).__name__}")
+        if not reply.ok:
+            error = _ERRORS.get(reply.error_kind or "", RuntimeError)
+            raise error(reply.error or f"{op} failed")
+        return reply.value
+
+    def xcom_set(self, key: XComKey, value: Any) -> None:
+        self._call("xcom_set", **key_args(key), value=to_jsonable(value))
+
+    def xcom_get(self, key: XComKey) -> Any:
+        return from_jsonable(self._call("xcom_get", **key_args(key)))
+
+    def xcom_get_all(
+        self, dag_id: str, run_id: str, task_id: str, key: str
+    ) -> list[tuple[int, Any]]:
+        rows = self._call("xcom_get_all", dag_id=dag_id, run_id=run_id, task_id=task_id, key=key)
+        return [(int(i), from_jsonable(v)) for i, v in rows]
+
+    def xcom_clear(self, dag_id: str, run_id: str, task_id: str, map_index: int) -> None:
+        self._call("xcom_clear", dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index)
+
+    def get_variable(self, key: str) -> str | None:
+        value = self._call("get_variable", key=key)
+        return None if value is None else str(value)
+
+    def get_connection(self, conn_id: str) -> Connection | None:
+        fields = self._call("get_connection", conn_id=conn_id)
+        return None if fields is None else Connection(**fields)

@@ -1,0 +1,101 @@
+"""Answers a running task's requests from the scheduler side's :class:`WorkerServices`.
+
+A try may write (push, clear) only its own task instance's XCom: the executor knows which
+try a worker runs, and refuses anything else, so a confused or hostile task cannot overwrite
+another task's results. Reads follow Airflow (a task may pull from any task or DAG).
+
+>>> from tradewind.executors.memory_services import MemoryWorkerServices
+>>> from tradewind.execution.comms import ServiceRequest
+>>> owner = ("d", "r", "t", -1)
+>>> req = ServiceRequest(id=1, op="get_variable", args={"key": "missing"})
+>>> answer(MemoryWorkerServices(), req, owner).value is None
+True
+>>> bad = ServiceRequest(id=2, op="xcom_clear",
+...     args={"dag_id": "d", "run_id": "r", "task_id": "other", "map_index": -1})
+>>> answer(MemoryWorkerServices(), bad, owner).error_kind
+'PermissionError'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from tradewind.execution.comms import ErrorKind, ServiceRequest, ServiceResponse
+from tradewind.executors.base import WorkerServices
+from tradewind.serialization.codec import from_jsonable, to_jsonable
+from tradewind.xcom.base import XComKey
+
+log = logging.getLogger(__name__)
+
+#: ``(dag_id, run_id, task_id, map_index)`` of the try a request comes from.
+Owner = tuple[str, str, str, int]
+
+
+def _key(args: dict[str, Any]) -> XComKey:
+    return XComKey(
+        str(args["dag_id"]),
+        str(args["run_id"]),
+        str(args["task_id"]),
+        int(args["map_index"]),
+        str(args["key"]),
+    )
+
+
+def _check_owner(args: dict[str, Any], owner: Owner | None) -> None:
+    target = (args.get("dag_id"), args.get("run_id"), args.get("task_id"), args.get("map_index"))
+    if owner is None or target != owner:
+        raise PermissionError(f"a try of {owner} may not write XCom of {target}")
+
+
+def _serve(services: WorkerServices, req: ServiceRequest, owner: Owner | None) -> Any:
+    args = req.args
+    if req.op == "xcom_set":
+        _check_owner(args, owner)
+        services.xcom_set(_key(args), from_jsonable(args["value"]))
+        return None
+    if req.op == "xcom_get":
+        return to_jsonable(services.xcom_get(_key(args)))
+    if req.op == "xcom_get_all":
+        rows = services.xcom_get_all(
+            str(args["dag_id"]), str(args["run_id"]), str(args["task_id"]), str(args["key"])
+        )
+        return [[i, to_jsonable(v)] for i, v in rows]
+    if req.op == "xcom_clear":
+        _check_owner(args, owner)
+        services.xcom_clear(
+            str(args["dag_id"]), str(args["run_id"]), str(args["task_id"]), int(args["map_index"])
+        )
+        return None
+    if req.op == "get_variable":
+        return services.get_variable(str(args["key"]))
+    conn = services.get_connection(str(args["conn_id"]))
+    return None if conn is None else dataclasses.asdict(conn)
+
+
+def answer(services: WorkerServices, req: ServiceRequest, owner: Owner | None) -> ServiceResponse:
+    """The response to ``req``; errors become an error response, never an exception."""
+    try:
+        return ServiceResponse(id=req.id, ok=True, value=_serve(services, req, owner))
+    except (KeyError, TypeError, ValueError, PermissionError) as err:
+        kind = _kind_of(err)
+        message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+        return ServiceResponse(id=req.id, ok=False, error_kind=kind, error=message)
+    except Exception as err:
+        log.exception("worker service %s failed", req.op)
+        return ServiceResponse(
+            id=req.id, ok=False, error_kind="Error", error=f"{type(err).__name__}: {err}"
+        )
+
+
+def _kind_of(err: Exception) -> ErrorKind:
+    if isinstance(err, KeyError):
+        return "KeyError"
+    if isinstance(err, PermissionError):
+        return "PermissionError"
+    if isinstance(err, TypeError):
+        return "TypeError"
+    if isinstance(err, ValueError):
+        return "ValueError"
+    return "Error"

@@ -1,0 +1,165 @@
+"""The messages between the scheduler side and a worker: what to run, and how it went.
+
+A workload carries ids and the DAG file, never a DB row: the worker imports the file (and keeps
+the imported module, keyed by ``dag_file_hash``), builds the task's context from ``run`` and
+reports through its executor. Every message is JSON with a ``type`` discriminator and a
+``version``; a worker refuses a version it does not know rather than guess.
+
+>>> from datetime import datetime, timezone
+>>> t = datetime(2024, 1, 1, tzinfo=timezone.utc)
+>>> w = ExecuteTask.make(
+...     ti_id="0190-ab", dag_id="etl", run_id="manual__1", task_id="load", try_number=1,
+...     dag_file="/dags/etl.py", dag_file_hash="ab12",
+...     run=RunData(logical_date=t, data_interval_start=t, data_interval_end=t, run_after=t),
+... )
+>>> w.log_path
+'dag_id=etl/run_id=manual__1/task_id=load/attempt=1.log'
+>>> ExecuteTask.model_validate_json(w.model_dump_json()) == w
+True
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+from tradewind.states import TaskInstanceState
+
+#: Bumped when a message changes incompatibly; workers refuse other versions.
+VERSION = 1
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RunData(_Message):
+    """The DAG run, as much as a task's context needs (``dag_run``, dates, ``conf``)."""
+
+    logical_date: AwareDatetime | None
+    data_interval_start: AwareDatetime | None
+    data_interval_end: AwareDatetime | None
+    run_after: AwareDatetime
+    start_date: AwareDatetime | None = None
+    run_type: str = "manual"
+    conf: dict[str, Any] = Field(default_factory=dict)
+    triggered_by: str = "scheduler"
+
+
+class ExecuteTask(_Message):
+    """Run one try of one task instance."""
+
+    type: Literal["ExecuteTask"] = "ExecuteTask"
+    version: Literal[1] = 1
+    ti_id: str
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int = -1
+    try_number: int
+    #: Tries after the first that may still follow (Airflow's ``max_tries``); ``None``: the
+    #: task's ``retries``.
+    max_tries: int | None = None
+    dag_file: str
+    #: Content hash of ``dag_file`` when it was parsed: the key of the worker's module cache.
+    dag_file_hash: str
+    #: Folder put on ``sys.path`` for the DAG file's own imports (the DAGs folder).
+    dags_folder: str | None = None
+    run: RunData
+    #: Relative to the worker's logs folder (see :mod:`tradewind.task_logs`).
+    log_path: str
+    queue: str = "default"
+    pool: str = "default_pool"
+    priority_weight: int = 1
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """Identifies the try: one ``(ti_id, try_number)`` runs at most once at a time."""
+        return (self.ti_id, self.try_number)
+
+    @classmethod
+    def make(cls, **fields: Any) -> ExecuteTask:
+        """Build a workload, filling ``log_path`` from the ids when it is not given."""
+        if "log_path" not in fields:
+            from tradewind.task_logs.paths import try_log_path
+
+            fields["log_path"] = str(
+                try_log_path(
+                    fields["dag_id"],
+                    fields["run_id"],
+                    fields["task_id"],
+                    fields.get("map_index", -1),
+                    fields["try_number"],
+                )
+            )
+        return cls(**fields)
+
+
+class TaskStartedEvent(_Message):
+    """A worker started a try (the scheduler may mark it ``running``)."""
+
+    type: Literal["TaskStarted"] = "TaskStarted"
+    version: Literal[1] = 1
+    ti_id: str
+    try_number: int
+    start_date: AwareDatetime
+    pid: int
+    hostname: str
+
+
+class TaskOutcomeEvent(_Message):
+    """How a try ended. A late or duplicate event must be a no-op for the scheduler
+    (compare-and-set on ``ti_id``, ``try_number`` and state ``running``/``queued``).
+
+    ``crashed`` is true when the try did not end through the task runner: its process or its
+    worker died, it was killed after ``execution_timeout`` plus grace, it was cancelled, or
+    the DAG file or task could not be loaded. ``state`` is then ``failed`` and the scheduler
+    applies the task's retries (``up_for_retry`` while tries are left), as the runner would.
+    """
+
+    type: Literal["TaskOutcome"] = "TaskOutcome"
+    version: Literal[1] = 1
+    ti_id: str
+    try_number: int
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int = -1
+    state: TaskInstanceState
+    start_date: AwareDatetime | None
+    end_date: AwareDatetime
+    error: str | None = None
+    next_retry_at: AwareDatetime | None = None
+    skip_downstream: list[str] = Field(default_factory=list)
+    xcom_lengths: dict[str, int] = Field(default_factory=dict)
+    pushed_keys: list[str] = Field(default_factory=list)
+    rendered_map_index: str | None = None
+    pid: int | None = None
+    hostname: str | None = None
+    crashed: bool = False
+
+    @classmethod
+    def crash(
+        cls, workload: ExecuteTask, error: str, start: datetime | None, end: datetime, **extra: Any
+    ) -> TaskOutcomeEvent:
+        """The outcome of a try that ended without the runner deciding."""
+        return cls(
+            ti_id=workload.ti_id,
+            try_number=workload.try_number,
+            dag_id=workload.dag_id,
+            run_id=workload.run_id,
+            task_id=workload.task_id,
+            map_index=workload.map_index,
+            state=TaskInstanceState.FAILED,
+            start_date=start,
+            end_date=end,
+            error=error,
+            crashed=True,
+            **extra,
+        )
+
+
+ExecutorEvent = Annotated[TaskStartedEvent | TaskOutcomeEvent, Field(discriminator="type")]
+event_adapter: TypeAdapter[TaskStartedEvent | TaskOutcomeEvent] = TypeAdapter(ExecutorEvent)

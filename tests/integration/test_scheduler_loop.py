@@ -1,0 +1,258 @@
+"""The scheduler loop drives runs to the end: schedules, queueing, events, retries.
+
+A small in-test executor runs each workload synchronously with the real task runner, so
+these tests exercise the loop's own logic; the real executors have their own tests.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from tradewind.dag_processing.loader import load_dag_file
+from tradewind.db import migrate
+from tradewind.db.models import DagModel, DagRun
+from tradewind.db.queries import dagruns
+from tradewind.db.session import get_engine
+from tradewind.execution.runner import run_task_try
+from tradewind.execution.runtime import DagRunInfo
+from tradewind.executors.workload import ExecuteTask, TaskOutcomeEvent, TaskStartedEvent
+from tradewind.scheduler.loop import Scheduler
+from tradewind.scheduler.worker_services import DatabaseWorkerServices
+from tradewind.states import DagRunState
+
+
+class SyncExecutor:
+    """Runs each workload at once, in this process, with the real runner."""
+
+    def __init__(self, engine: Engine, slots: int = 8) -> None:
+        self.services = DatabaseWorkerServices(engine)
+        self.slots = slots
+        self.events: list[TaskStartedEvent | TaskOutcomeEvent] = []
+        self.ran: list[str] = []
+
+    def start(self) -> None: ...
+
+    @property
+    def open_slots(self) -> int:
+        return self.slots
+
+    def queue_workload(self, w: ExecuteTask) -> bool:
+        dag = load_dag_file(Path(w.dag_file))[0]
+        task = dag.task_dict[w.task_id]
+        now = datetime.now(UTC)
+        self.events.append(
+            TaskStartedEvent(
+                ti_id=w.ti_id, try_number=w.try_number, start_date=now, pid=1, hostname="test"
+            )
+        )
+        r = w.run
+        info = DagRunInfo(
+            w.dag_id,
+            w.run_id,
+            r.logical_date,
+            r.data_interval_start,
+            r.data_interval_end,
+            r.run_after,
+            conf=dict(r.conf),
+        )
+        out = run_task_try(
+            task,
+            info,
+            client=self.services,
+            map_index=w.map_index,
+            try_number=w.try_number,
+            mapped_upstreams=frozenset(t for t, op in dag.task_dict.items() if op.is_mapped),
+        )
+        self.ran.append(f"{w.task_id}#{w.try_number}")
+        self.events.append(
+            TaskOutcomeEvent(
+                ti_id=w.ti_id,
+                try_number=w.try_number,
+                dag_id=w.dag_id,
+                run_id=w.run_id,
+                task_id=w.task_id,
+                map_index=w.map_index,
+                state=out.state,
+                start_date=out.start_date,
+                end_date=out.end_date,
+                error=out.error,
+                next_retry_at=out.next_retry_at,
+                skip_downstream=out.skip_downstream,
+                xcom_lengths=out.xcom_lengths,
+                pushed_keys=out.pushed_keys,
+            )
+        )
+        return True
+
+    def get_events(self) -> list[TaskStartedEvent | TaskOutcomeEvent]:
+        events, self.events = self.events, []
+        return events
+
+    def wait_for_event(self, timeout: float | None = None) -> bool:
+        return bool(self.events)
+
+    def heartbeat(self) -> None: ...
+
+    def end(self, timeout: float | None = None) -> None: ...
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = get_engine(db_url)
+    migrate.upgrade(engine)
+    yield engine
+
+
+def register(engine: Engine, folder: Path, source: str, paused: bool = False) -> str:
+    """Process a one-file DAGs folder into the DB, as the DAG processor does."""
+    from sqlalchemy.orm import sessionmaker
+
+    from tradewind.dag_processing.manager import DagProcessor
+
+    path = folder / "dag_file.py"
+    path.write_text(textwrap.dedent(source))
+    DagProcessor(folder, sessionmaker(bind=engine), paused_by_default=paused).process_once()
+    [dag] = load_dag_file(path)
+    return dag.dag_id
+
+
+def trigger(engine: Engine, scheduler: Scheduler, dag_id: str, conf: dict | None = None) -> str:
+    with Session(engine) as session, session.begin():
+        version, dag = scheduler.dags.latest(session, dag_id)  # type: ignore[misc]
+        now = datetime.now(UTC)
+        run = dagruns.create_dag_run(
+            session,
+            dag,
+            run_id=f"manual__{now.isoformat()}",
+            run_type="manual",
+            run_after=now,
+            logical_date=now,
+            data_interval=(now, now),
+            conf=conf,
+            dag_version_id=version,
+        )
+        return run.run_id
+
+
+def run_until_done(engine: Engine, scheduler: Scheduler, dag_id: str, run_id: str) -> DagRun:
+    deadline = datetime.now(UTC) + timedelta(seconds=20)
+    while datetime.now(UTC) < deadline:
+        scheduler.run_once()
+        with Session(engine) as session:
+            run = dagruns.get_run(session, dag_id, run_id)
+            assert run is not None
+            if run.state in ("success", "failed"):
+                return run
+    raise AssertionError("run did not finish")
+
+
+def states(engine: Engine, dag_id: str, run_id: str) -> dict[str, str | None]:
+    with Session(engine) as session:
+        return {
+            (t.task_id if t.map_index < 0 else f"{t.task_id}[{t.map_index}]"): t.state
+            for t in dagruns.task_instances_of(session, dag_id, run_id)
+        }
+
+
+CHAIN = """
+from datetime import timedelta
+from tradewind.sdk import dag, task
+
+@dag(schedule=None)
+def loop_chain():
+    @task
+    def numbers():
+        return [1, 2, 3]
+
+    @task
+    def double(x):
+        return 2 * x
+
+    @task(retries=1, retry_delay=timedelta(seconds=0))
+    def total(xs, ti=None):
+        if ti.try_number == 1:
+            raise RuntimeError("first try fails")
+        assert sum(xs) == 12
+        return sum(xs)
+
+    total(double.expand(x=numbers()))
+
+loop_chain()
+"""
+
+
+def test_a_triggered_run_goes_to_success_with_mapping_and_a_retry(
+    engine: Engine, tmp_path: Path
+) -> None:
+    dag_id = register(engine, tmp_path, CHAIN)
+    executor = SyncExecutor(engine)
+    scheduler = Scheduler(engine, executor)  # type: ignore[arg-type]
+    scheduler.start()
+    run_id = trigger(engine, scheduler, dag_id)
+    run = run_until_done(engine, scheduler, dag_id, run_id)
+    assert run.state == "success"
+    assert states(engine, dag_id, run_id) == {
+        "numbers": "success",
+        "double[0]": "success",
+        "double[1]": "success",
+        "double[2]": "success",
+        "total": "success",
+    }
+    assert executor.ran.count("total#1") == 1 and executor.ran.count("total#2") == 1
+
+
+def test_paused_dags_do_not_run_and_max_active_runs_holds_runs_queued(
+    engine: Engine, tmp_path: Path
+) -> None:
+    dag_id = register(
+        engine,
+        tmp_path,
+        CHAIN.replace("schedule=None", "schedule=None, max_active_runs=1"),
+        paused=True,
+    )
+    executor = SyncExecutor(engine)
+    scheduler = Scheduler(engine, executor)  # type: ignore[arg-type]
+    scheduler.start()
+    first = trigger(engine, scheduler, dag_id)
+    scheduler.run_once()
+    assert executor.ran == []
+    with Session(engine) as session, session.begin():
+        session.get(DagModel, dag_id).is_paused = False  # type: ignore[union-attr]
+    second = trigger(engine, scheduler, dag_id)
+    scheduler.run_once()
+    with Session(engine) as session:
+        got = {r.run_id: r.state for r in session.execute(select(DagRun)).scalars()}
+    assert got == {first: "running", second: "queued"}
+    run_until_done(engine, scheduler, dag_id, first)
+    assert run_until_done(engine, scheduler, dag_id, second).state == "success"
+
+
+def test_a_cron_schedule_creates_scheduled_runs(engine: Engine, tmp_path: Path) -> None:
+    source = """
+    from datetime import datetime, timedelta, timezone
+    from tradewind.operators import EmptyOperator
+    from tradewind.sdk import DAG
+    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=3)
+    with DAG("every_hour", schedule="0 * * * *", start_date=start, catchup=False):
+        EmptyOperator(task_id="tick")
+    """
+    dag_id = register(engine, tmp_path, source)
+    scheduler = Scheduler(engine, SyncExecutor(engine))  # type: ignore[arg-type]
+    scheduler.start()
+    for _ in range(5):
+        scheduler.run_once()
+    with Session(engine) as session:
+        runs = session.execute(select(DagRun)).scalars().all()
+        dag_model = session.get(DagModel, dag_id)
+    assert len(runs) == 1
+    assert runs[0].run_type == "scheduled" and runs[0].run_id.startswith("scheduled__")
+    assert runs[0].state == DagRunState.SUCCESS.value
+    assert dag_model is not None and dag_model.next_dagrun_create_after is not None
+    assert dag_model.next_dagrun_create_after > datetime.now(UTC)
