@@ -51,6 +51,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "scheduler": {
         # true: cron and timedelta schedules use Airflow 2's data-interval meaning.
         "create_cron_data_intervals": False,
+        # Seconds without a heartbeat after which a scheduler is dead and its tasks recovered.
+        "scheduler_health_check_threshold": 30,
     },
     "database": {
         # SQLAlchemy URL; unset means SQLite at $TRADEWIND_HOME/tradewind.db.
