@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from tradewind.dag_processing.loader import load_dag_file
 from tradewind.db.models import DagModel, DagRun, TaskInstance
 from tradewind.db.queries import dagruns
 from tradewind.db.queries import taskinstances as ti_queries
 from tradewind.execution.runner import run_task_try
 from tradewind.execution.runtime import DagRunInfo
+from tradewind.executors.workload import ExecuteTask, TaskOutcomeEvent, TaskStartedEvent
 from tradewind.scheduler.run_sync import schedule_run
 from tradewind.scheduler.worker_services import DatabaseWorkerServices
 from tradewind.states import DagRunState
@@ -85,3 +88,78 @@ def drive(engine: Engine, dag: Any) -> tuple[str, dict[str, str | None]]:
             for t in dagruns.task_instances_of(session, dag.dag_id, run.run_id)
         }
         return run.state, states
+
+
+class SyncExecutor:
+    """Runs each workload at once, in this process, with the real runner."""
+
+    def __init__(self, engine: Engine, slots: int = 8) -> None:
+        self.services = DatabaseWorkerServices(engine)
+        self.slots = slots
+        self.events: list[TaskStartedEvent | TaskOutcomeEvent] = []
+        self.ran: list[str] = []
+
+    def start(self) -> None: ...
+
+    @property
+    def open_slots(self) -> int:
+        return self.slots
+
+    def queue_workload(self, w: ExecuteTask) -> bool:
+        dag = load_dag_file(Path(w.dag_file))[0]
+        task = dag.task_dict[w.task_id]
+        now = datetime.now(UTC)
+        self.events.append(
+            TaskStartedEvent(
+                ti_id=w.ti_id, try_number=w.try_number, start_date=now, pid=1, hostname="test"
+            )
+        )
+        r = w.run
+        info = DagRunInfo(
+            w.dag_id,
+            w.run_id,
+            r.logical_date,
+            r.data_interval_start,
+            r.data_interval_end,
+            r.run_after,
+            conf=dict(r.conf),
+        )
+        out = run_task_try(
+            task,
+            info,
+            client=self.services,
+            map_index=w.map_index,
+            try_number=w.try_number,
+            mapped_upstreams=frozenset(t for t, op in dag.task_dict.items() if op.is_mapped),
+        )
+        self.ran.append(f"{w.task_id}#{w.try_number}")
+        self.events.append(
+            TaskOutcomeEvent(
+                ti_id=w.ti_id,
+                try_number=w.try_number,
+                dag_id=w.dag_id,
+                run_id=w.run_id,
+                task_id=w.task_id,
+                map_index=w.map_index,
+                state=out.state,
+                start_date=out.start_date,
+                end_date=out.end_date,
+                error=out.error,
+                next_retry_at=out.next_retry_at,
+                skip_downstream=out.skip_downstream,
+                xcom_lengths=out.xcom_lengths,
+                pushed_keys=out.pushed_keys,
+            )
+        )
+        return True
+
+    def get_events(self) -> list[TaskStartedEvent | TaskOutcomeEvent]:
+        events, self.events = self.events, []
+        return events
+
+    def wait_for_event(self, timeout: float | None = None) -> bool:
+        return bool(self.events)
+
+    def heartbeat(self) -> None: ...
+
+    def end(self, timeout: float | None = None) -> None: ...

@@ -19,9 +19,11 @@ that says what to fix.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -39,30 +41,54 @@ if TYPE_CHECKING:
     from tradewind.timetables.base import Timetable
 
 
-class DagContext:
-    """The stack of DAGs being defined (``with DAG(...)`` blocks and ``@dag`` calls)."""
+class _DefinitionState(threading.local):
+    """Per thread, so DAG files imported at once in two threads never mix their DAGs."""
 
-    _stack: list[DAG] = []
-    #: DAGs created since the last :meth:`collect` (how a DAG file's DAGs are found).
-    _created: list[DAG] = []
+    def __init__(self) -> None:
+        self.dags: list[DAG] = []
+        self.groups: list[TaskGroup] = []
+        self.created: list[DAG] = []
+
+
+_definitions = _DefinitionState()
+
+
+class DagContext:
+    """The stack of DAGs being defined (``with DAG(...)`` blocks and ``@dag`` calls), per
+    thread, and the DAGs created since the last :meth:`collect`."""
 
     @classmethod
     def push(cls, dag: DAG) -> None:
-        cls._stack.append(dag)
+        _definitions.dags.append(dag)
 
     @classmethod
     def pop(cls) -> DAG | None:
-        return cls._stack.pop() if cls._stack else None
+        return _definitions.dags.pop() if _definitions.dags else None
 
     @classmethod
     def current(cls) -> DAG | None:
-        return cls._stack[-1] if cls._stack else None
+        return _definitions.dags[-1] if _definitions.dags else None
+
+    @classmethod
+    def created(cls, dag: DAG) -> None:
+        _definitions.created.append(dag)
 
     @classmethod
     def collect(cls) -> list[DAG]:
-        """Return and forget the DAGs created since the previous call."""
-        created, cls._created = cls._created, []
+        """Return and forget the DAGs created (in this thread) since the previous call."""
+        created, _definitions.created = _definitions.created, []
         return created
+
+    @classmethod
+    @contextlib.contextmanager
+    def detached(cls) -> Iterator[None]:
+        """No DAG or task group is being defined inside the block (tasks built at run time)."""
+        saved = (_definitions.dags, _definitions.groups)
+        _definitions.dags, _definitions.groups = [], []
+        try:
+            yield
+        finally:
+            _definitions.dags, _definitions.groups = saved
 
 
 def _aware(value: datetime | None, name: str, dag_id: str) -> datetime | None:
@@ -197,7 +223,7 @@ class DAG:
         self.edge_info: dict[tuple[str, str], dict[str, str]] = {}
         self.task_group: TaskGroup = TaskGroup.create_root(self)
         if auto_register:
-            DagContext._created.append(self)
+            DagContext.created(self)
 
     # -- context manager ---------------------------------------------------------------
     def __enter__(self) -> DAG:

@@ -317,14 +317,9 @@ def build_detached(
     itself in the DAG (the mapped task already holds that id).
     """
     from tradewind.sdk.dag import DagContext
-    from tradewind.sdk.taskgroup import TaskGroupContext
 
-    saved_dags, saved_groups = DagContext._stack, TaskGroupContext._stack
-    DagContext._stack, TaskGroupContext._stack = [], []
-    try:
+    with DagContext.detached():
         op = operator_class(**{**kwargs, "task_id": template.task_id})
-    finally:
-        DagContext._stack, TaskGroupContext._stack = saved_dags, saved_groups
     op.dag = template.dag
     op.task_group = template.task_group
     op.upstream_task_ids = template.upstream_task_ids

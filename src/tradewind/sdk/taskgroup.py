@@ -26,13 +26,17 @@ if TYPE_CHECKING:
 
 
 class TaskGroupContext:
-    """The stack of task groups being defined, per DAG."""
+    """The stack of task groups being defined (per thread), searched per DAG."""
 
-    _stack: list[TaskGroup] = []
+    @staticmethod
+    def _stack() -> list[TaskGroup]:
+        from tradewind.sdk.dag import _definitions
+
+        return _definitions.groups
 
     @classmethod
     def current(cls, dag: DAG) -> TaskGroup:
-        for group in reversed(cls._stack):
+        for group in reversed(cls._stack()):
             if group.dag is dag:
                 return group
         return dag.task_group
@@ -194,11 +198,11 @@ class TaskGroup(DependencyMixin):
         return out
 
     def __enter__(self) -> TaskGroup:
-        TaskGroupContext._stack.append(self)
+        TaskGroupContext._stack().append(self)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        TaskGroupContext._stack.pop()
+        TaskGroupContext._stack().pop()
 
     def __repr__(self) -> str:
         return f"<TaskGroup: {self.group_id}>"

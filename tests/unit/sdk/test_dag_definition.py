@@ -348,3 +348,28 @@ def test_default_args_apply_to_python_operator_keyword_arguments() -> None:
     with DAG("py_defaults", default_args={"op_kwargs": {"a": 1}}):
         p = PythonOperator(task_id="p", python_callable=lambda a: a)
     assert p.op_kwargs == {"a": 1}
+
+
+def test_dag_files_defined_in_two_threads_at_once_keep_their_own_dags() -> None:
+    import threading
+
+    from tradewind.operators import EmptyOperator
+    from tradewind.sdk.dag import DagContext
+
+    barrier = threading.Barrier(2)
+    found: dict[str, list[str]] = {}
+
+    def define(name: str) -> None:
+        DagContext.collect()
+        with DAG(name):
+            barrier.wait()
+            EmptyOperator(task_id=f"{name}_task")
+            barrier.wait()
+        found[name] = [d.dag_id for d in DagContext.collect()]
+
+    threads = [threading.Thread(target=define, args=(n,)) for n in ("left", "right")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    assert found == {"left": ["left"], "right": ["right"]}
