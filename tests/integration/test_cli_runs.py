@@ -162,3 +162,12 @@ def test_delete_removes_every_trace_and_asks_first(
         assert count(processed, model) == 0, model
     assert count(processed, Log, dag_id="ops_dag") == 0
     assert not (tmp_path / "home" / "logs" / "dag_id=ops_dag").exists()
+
+
+def test_times_are_printed_in_the_default_timezone(processed: str, capsys, monkeypatch) -> None:
+    main(["dags", "trigger", "ops_dag", "--run-id", "tz", "-l", "2024-07-01T12:00:00+00:00"])
+    capsys.readouterr()
+    monkeypatch.setenv("TRADEWIND__CORE__DEFAULT_TIMEZONE", "Europe/Berlin")
+    assert main(["dags", "list-runs", "ops_dag", "-o", "json"]) == 0
+    [run] = json.loads(capsys.readouterr().out)
+    assert run["logical_date"] == "2024-07-01T14:00:00+02:00"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -68,13 +68,18 @@ def parse_conf(text: str | None) -> dict[str, Any]:
 
 
 def parse_date(text: str | None) -> datetime | None:
+    """An ISO 8601 date or datetime; without a zone it is read in ``core.default_timezone``."""
     if not text:
         return None
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
         fail(f"logical date {text!r} is not an ISO 8601 date or datetime (e.g. 2024-01-31)")
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    if value.tzinfo is not None:
+        return value
+    from tradewind.timetables.zones import default_zone, localize
+
+    return localize(value, default_zone())
 
 
 def logical_date(args: argparse.Namespace) -> datetime | None:

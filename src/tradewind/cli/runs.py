@@ -95,7 +95,14 @@ def _dag_row(session: Session, dag_id: str) -> DagModel:
 
 
 def _iso(value: Any) -> Any:
-    return value.isoformat() if hasattr(value, "isoformat") else value
+    """Times as ISO 8601 in ``core.default_timezone`` (stored in UTC, shown in local terms)."""
+    from datetime import datetime
+
+    if isinstance(value, datetime):
+        from tradewind.timetables.zones import default_zone
+
+        return value.astimezone(default_zone()).isoformat()
+    return value
 
 
 def _run_row(run: Any) -> dict[str, Any]:
