@@ -123,9 +123,12 @@ def test_clear_resets_finished_tasks_and_requeues_the_run(processed: str, capsys
     assert main(["tasks", "clear", "ops_dag", "-t", "^b$", "--downstream", "--yes"]) == 0
     assert "Cleared 2 task instance(s)" in capsys.readouterr().out
     with Session(get_engine(processed)) as s:
-        states = {t.task_id: t.state for t in s.execute(select(TaskInstance)).scalars()}
+        tis = list(s.execute(select(TaskInstance)).scalars())
         run = s.execute(select(DagRun)).scalar_one()
+    states = {t.task_id: t.state for t in tis}
     assert states == {"a": "success", "b": None, "c": None}
+    # A cleared instance gets its retries again on top of the tries it used (here 1 + 0).
+    assert {t.task_id: t.max_tries for t in tis if t.task_id != "a"} == {"b": 1, "c": 1}
     assert run.state == "queued"
     assert main(["tasks", "clear", "ops_dag", "-t", "(unclosed", "--yes"]) == 2
 

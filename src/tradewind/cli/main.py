@@ -39,7 +39,7 @@ def _output_arg(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tradewind.cli import config_cmd, connections, pools, runs, services, variables
+    from tradewind.cli import backfill, config_cmd, connections, pools, runs, services, variables
 
     parser = argparse.ArgumentParser(
         prog="tradewind",
@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t_test.set_defaults(handler="tradewind.cli.tasks:test")
     runs.add_task_parsers(task_cmds)
-    for module in (variables, connections, pools, config_cmd):
+    for module in (variables, connections, pools, config_cmd, backfill):
         module.add_parsers(groups)
     return parser
 

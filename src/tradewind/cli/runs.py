@@ -321,7 +321,12 @@ def clear(args: argparse.Namespace) -> int:
             print("cancelled; nothing changed")
             return 1
         cleared = clear_task_instances(
-            s, args.dag_id, task_ids, run_id=args.run_id, only_failed=args.only_failed
+            s,
+            args.dag_id,
+            task_ids,
+            run_id=args.run_id,
+            only_failed=args.only_failed,
+            retries={tid: dag.task_dict[tid].retries for tid in task_ids},
         )
         audit.record(
             s,

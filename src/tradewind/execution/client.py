@@ -7,15 +7,30 @@ server with a per-try token. Same methods, so what passes locally passes in prod
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
+from tradewind.exceptions import TradewindFailException
+from tradewind.executors.base import DagRunAlreadyExists
 from tradewind.sdk.connection import Connection
 from tradewind.sdk.secrets_access import EnvSecretsReader, SecretsReader
 from tradewind.xcom.base import XComBackend, XComKey
 
+__all__ = ["DagRunAlreadyExists", "ExecutionClient", "InProcessClient", "TriggeredRun"]
+
+log = logging.getLogger("tradewind.task")
+
 
 class ExecutionClient(Protocol):
-    """What the runner may ask for. ``xcom_get`` raises ``KeyError`` when nothing was pushed."""
+    """What the runner may ask for. ``xcom_get`` raises ``KeyError`` when nothing was pushed.
+
+    ``trigger_dag_run`` raises ``KeyError`` for an unknown DAG, ``ValueError`` for a conf
+    its params refuse, and :class:`DagRunAlreadyExists` for a run id already taken (unless
+    ``reset_dag_run``, which clears that run instead); it returns the run id.
+    ``get_dag_run_state`` is ``None`` when the run does not exist.
+    """
 
     def xcom_set(self, key: XComKey, value: Any) -> None: ...
 
@@ -31,9 +46,39 @@ class ExecutionClient(Protocol):
 
     def get_connection(self, conn_id: str) -> Connection | None: ...
 
+    def trigger_dag_run(
+        self,
+        dag_id: str,
+        run_id: str,
+        conf: dict[str, Any] | None,
+        logical_date: datetime | None,
+        reset_dag_run: bool,
+        note: str | None,
+    ) -> str: ...
+
+    def get_dag_run_state(self, dag_id: str, run_id: str) -> str | None: ...
+
+
+@dataclass
+class TriggeredRun:
+    """A run a task asked for under ``dags test``: recorded, never started."""
+
+    dag_id: str
+    run_id: str
+    conf: dict[str, Any] = field(default_factory=dict)
+    logical_date: datetime | None = None
+    note: str | None = None
+    resets: int = 0
+
 
 class InProcessClient:
     """An execution client backed by objects in this process.
+
+    ``dags test`` has no metadata DB and no scheduler, so a DAG run a task triggers
+    (``TriggerDagRunOperator``) is recorded in :attr:`triggered` and logged, but not run:
+    test the target DAG with its own ``dags test``. Waiting for such a run
+    (``wait_for_completion``) fails the task at once with that explanation instead of
+    polling forever.
 
     >>> from tradewind.xcom.memory import MemoryXComBackend
     >>> client = InProcessClient(MemoryXComBackend())
@@ -45,6 +90,8 @@ class InProcessClient:
     def __init__(self, xcom: XComBackend, secrets: SecretsReader | None = None) -> None:
         self.xcom = xcom
         self.secrets = secrets or EnvSecretsReader()
+        #: Runs tasks triggered, by ``(dag_id, run_id)``.
+        self.triggered: dict[tuple[str, str], TriggeredRun] = {}
 
     def xcom_set(self, key: XComKey, value: Any) -> None:
         self.xcom.set(key, value)
@@ -65,3 +112,48 @@ class InProcessClient:
 
     def get_connection(self, conn_id: str) -> Connection | None:
         return self.secrets.get_connection(conn_id)  # type: ignore[no-any-return]
+
+    def trigger_dag_run(
+        self,
+        dag_id: str,
+        run_id: str,
+        conf: dict[str, Any] | None,
+        logical_date: datetime | None,
+        reset_dag_run: bool,
+        note: str | None,
+    ) -> str:
+        """Record the run (see the class docstring); duplicates behave as in the service."""
+        existing = self.triggered.get((dag_id, run_id))
+        if existing is not None:
+            if not reset_dag_run:
+                raise DagRunAlreadyExists(f"DAG {dag_id!r} already has a run with id {run_id!r}")
+            existing.resets += 1
+            log.warning(
+                "Run %s of DAG %s would be cleared to run again; dags test has no scheduler, "
+                "so it is only recorded, not run.",
+                run_id,
+                dag_id,
+            )
+            return run_id
+        self.triggered[(dag_id, run_id)] = TriggeredRun(
+            dag_id, run_id, dict(conf or {}), logical_date, note
+        )
+        log.warning(
+            "Recorded run %s of DAG %s, but did not start it: dags test has no scheduler. "
+            "Test DAG %s on its own, or run the service to run triggered DAGs.",
+            run_id,
+            dag_id,
+            dag_id,
+        )
+        return run_id
+
+    def get_dag_run_state(self, dag_id: str, run_id: str) -> str | None:
+        """``None`` for an unknown run; a run recorded by :meth:`trigger_dag_run` never moves,
+        so asking for it fails the task (without retries) rather than wait forever."""
+        if (dag_id, run_id) not in self.triggered:
+            return None
+        raise TradewindFailException(
+            f"cannot wait for run {run_id} of DAG {dag_id}: dags test has no scheduler, so a "
+            "triggered DAG is recorded but never run. Set wait_for_completion=False to test "
+            "this DAG alone, test the target DAG on its own, or run the service."
+        )

@@ -48,7 +48,14 @@ class FrameModel(BaseModel):
 
 
 ServiceOp = Literal[
-    "xcom_set", "xcom_get", "xcom_get_all", "xcom_clear", "get_variable", "get_connection"
+    "xcom_set",
+    "xcom_get",
+    "xcom_get_all",
+    "xcom_clear",
+    "get_variable",
+    "get_connection",
+    "trigger_dag_run",
+    "get_dag_run_state",
 ]
 
 
@@ -62,7 +69,9 @@ class ServiceRequest(FrameModel):
     args: dict[str, Any]
 
 
-ErrorKind = Literal["KeyError", "TypeError", "ValueError", "PermissionError", "Error"]
+ErrorKind = Literal[
+    "KeyError", "TypeError", "ValueError", "PermissionError", "DagRunAlreadyExists", "Error"
+]
 
 
 class ServiceResponse(FrameModel):

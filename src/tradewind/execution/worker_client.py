@@ -4,16 +4,19 @@ The worker relays each :class:`~tradewind.execution.comms.ServiceRequest` to its
 which answers from the scheduler side's services (the task never holds DB credentials).
 XCom values travel in the typed JSON codec, so a value that cannot be stored fails at push
 time, in the task, with the codec's message. Errors come back as the exception the
-in-process client would raise (``KeyError`` for a missing XCom).
+in-process client would raise (``KeyError`` for a missing XCom,
+:class:`~tradewind.executors.base.DagRunAlreadyExists` for a run id already taken).
 """
 
 from __future__ import annotations
 
 import socket
+from datetime import datetime
 from typing import Any
 
 from tradewind.execution.comms import FrameReader, ServiceOp, ServiceRequest, ServiceResponse
 from tradewind.execution.comms import send_frame as _send
+from tradewind.executors.base import DagRunAlreadyExists
 from tradewind.sdk.connection import Connection
 from tradewind.serialization.codec import from_jsonable, to_jsonable
 from tradewind.xcom.base import XComKey
@@ -23,6 +26,7 @@ _ERRORS: dict[str, type[Exception]] = {
     "TypeError": TypeError,
     "ValueError": ValueError,
     "PermissionError": PermissionError,
+    "DagRunAlreadyExists": DagRunAlreadyExists,
 }
 
 
@@ -84,3 +88,27 @@ class PipeClient:
     def get_connection(self, conn_id: str) -> Connection | None:
         fields = self._call("get_connection", conn_id=conn_id)
         return None if fields is None else Connection(**fields)
+
+    def trigger_dag_run(
+        self,
+        dag_id: str,
+        run_id: str,
+        conf: dict[str, Any] | None,
+        logical_date: datetime | None,
+        reset_dag_run: bool,
+        note: str | None,
+    ) -> str:
+        value = self._call(
+            "trigger_dag_run",
+            dag_id=dag_id,
+            run_id=run_id,
+            conf=conf,
+            logical_date=None if logical_date is None else logical_date.isoformat(),
+            reset_dag_run=reset_dag_run,
+            note=note,
+        )
+        return str(value)
+
+    def get_dag_run_state(self, dag_id: str, run_id: str) -> str | None:
+        state = self._call("get_dag_run_state", dag_id=dag_id, run_id=run_id)
+        return None if state is None else str(state)

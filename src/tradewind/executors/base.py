@@ -17,9 +17,10 @@ local workers, Celery), and must never wait on a worker. So:
   terminated get none: the DB still says ``queued``, and the scheduler queues them again.
 
 Workers never hold DB credentials. What a running task asks for (XCom, variables,
-connections) comes to the executor, which asks the :class:`WorkerServices` the scheduler
-side gave it; its methods are the execution client's, so the same object also serves a task
-runner in this process (the inline executor, ``dags test``).
+connections, triggering another DAG and reading a run's state) comes to the executor, which
+asks the :class:`WorkerServices` the scheduler side gave it; its methods are the execution
+client's, so the same object also serves a task runner in this process (the inline executor,
+``dags test``).
 
 Typical use by a scheduler loop::
 
@@ -40,6 +41,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from tradewind.exceptions import TradewindException
 from tradewind.executors.workload import ExecuteTask, TaskOutcomeEvent, TaskStartedEvent
 from tradewind.sdk.connection import Connection
 from tradewind.xcom.base import XComKey
@@ -49,6 +51,11 @@ Event = TaskStartedEvent | TaskOutcomeEvent
 
 class ExecutorError(RuntimeError):
     """The executor cannot go on (a worker pool that cannot start, an I/O thread that died)."""
+
+
+class DagRunAlreadyExists(TradewindException):
+    """``trigger_dag_run`` without ``reset_dag_run``: the DAG already has a run with that id
+    (or that logical date). Part of the contract, so it crosses the worker pipe as itself."""
 
 
 @runtime_checkable
@@ -70,6 +77,28 @@ class WorkerServices(Protocol):
     def get_variable(self, key: str) -> str | None: ...
 
     def get_connection(self, conn_id: str) -> Connection | None: ...
+
+    def trigger_dag_run(
+        self,
+        dag_id: str,
+        run_id: str,
+        conf: dict[str, Any] | None,
+        logical_date: datetime | None,
+        reset_dag_run: bool,
+        note: str | None,
+    ) -> str:
+        """Create a run of ``dag_id`` (``TriggerDagRunOperator``); return its run id.
+
+        ``conf`` is checked against the DAG's params (``ValueError``); an unknown DAG raises
+        ``KeyError``; a run that already exists raises :class:`DagRunAlreadyExists`, unless
+        ``reset_dag_run``: then that run is cleared to run again (its conf is kept).
+        """
+        ...
+
+    def get_dag_run_state(self, dag_id: str, run_id: str) -> str | None:
+        """The state of a run (``queued``, ``running``, ``success``, ``failed``), or ``None``
+        when there is no such run."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 XCom lives in a :class:`~tradewind.xcom.memory.MemoryXComBackend`; variables and connections
 come from dicts given here, then from the environment (``TRADEWIND_VAR_*``,
-``TRADEWIND_CONN_*``).
+``TRADEWIND_CONN_*``). Triggered DAG runs are kept in :attr:`MemoryWorkerServices.dag_runs`
+(``queued`` until a test moves them on); any DAG id is accepted and conf is not checked.
 
 >>> services = MemoryWorkerServices(variables={"region": "eu"})
 >>> services.get_variable("region")
@@ -15,8 +16,10 @@ come from dicts given here, then from the environment (``TRADEWIND_VAR_*``,
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
+from tradewind.executors.base import DagRunAlreadyExists
 from tradewind.sdk.connection import Connection
 from tradewind.sdk.secrets_access import EnvSecretsReader
 from tradewind.xcom.base import XComBackend, XComKey
@@ -36,6 +39,8 @@ class MemoryWorkerServices:
         self.xcom = xcom or MemoryXComBackend()
         self.variables = dict(variables or {})
         self.connections = dict(connections or {})
+        #: Triggered runs: ``(dag_id, run_id)`` -> their fields and ``state``.
+        self.dag_runs: dict[tuple[str, str], dict[str, Any]] = {}
         self._env = EnvSecretsReader()
 
     def xcom_set(self, key: XComKey, value: Any) -> None:
@@ -61,3 +66,30 @@ class MemoryWorkerServices:
         if conn_id in self.connections:
             return self.connections[conn_id]
         return self._env.get_connection(conn_id)  # type: ignore[no-any-return]
+
+    def trigger_dag_run(
+        self,
+        dag_id: str,
+        run_id: str,
+        conf: dict[str, Any] | None,
+        logical_date: datetime | None,
+        reset_dag_run: bool,
+        note: str | None,
+    ) -> str:
+        run = self.dag_runs.get((dag_id, run_id))
+        if run is not None:
+            if not reset_dag_run:
+                raise DagRunAlreadyExists(f"DAG {dag_id!r} already has a run with id {run_id!r}")
+            run["state"] = "queued"
+            return run_id
+        self.dag_runs[(dag_id, run_id)] = {
+            "conf": dict(conf or {}),
+            "logical_date": logical_date,
+            "note": note,
+            "state": "queued",
+        }
+        return run_id
+
+    def get_dag_run_state(self, dag_id: str, run_id: str) -> str | None:
+        run = self.dag_runs.get((dag_id, run_id))
+        return None if run is None else str(run["state"])

@@ -2,7 +2,8 @@
 
 A try may write (push, clear) only its own task instance's XCom: the executor knows which
 try a worker runs, and refuses anything else, so a confused or hostile task cannot overwrite
-another task's results. Reads follow Airflow (a task may pull from any task or DAG).
+another task's results. Reads follow Airflow (a task may pull from any task or DAG), and so
+does triggering: a task may trigger a run of any DAG and read any run's state.
 
 >>> from tradewind.executors.memory_services import MemoryWorkerServices
 >>> from tradewind.execution.comms import ServiceRequest
@@ -20,10 +21,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from datetime import datetime
 from typing import Any
 
 from tradewind.execution.comms import ErrorKind, ServiceRequest, ServiceResponse
-from tradewind.executors.base import WorkerServices
+from tradewind.executors.base import DagRunAlreadyExists, WorkerServices
 from tradewind.serialization.codec import from_jsonable, to_jsonable
 from tradewind.xcom.base import XComKey
 
@@ -70,15 +72,38 @@ def _serve(services: WorkerServices, req: ServiceRequest, owner: Owner | None) -
         return None
     if req.op == "get_variable":
         return services.get_variable(str(args["key"]))
+    if req.op == "trigger_dag_run":
+        return _trigger(services, args)
+    if req.op == "get_dag_run_state":
+        return services.get_dag_run_state(str(args["dag_id"]), str(args["run_id"]))
     conn = services.get_connection(str(args["conn_id"]))
     return None if conn is None else dataclasses.asdict(conn)
+
+
+def _trigger(services: WorkerServices, args: dict[str, Any]) -> str:
+    conf = args.get("conf")
+    if conf is not None and not isinstance(conf, dict):
+        raise ValueError("DagRun conf must be a JSON object or null")
+    when = args.get("logical_date")
+    logical_date = None if when is None else datetime.fromisoformat(str(when))
+    if logical_date is not None and logical_date.tzinfo is None:
+        raise ValueError("the logical date must have a time zone")
+    note = args.get("note")
+    return services.trigger_dag_run(
+        str(args["dag_id"]),
+        str(args["run_id"]),
+        conf,
+        logical_date,
+        bool(args.get("reset_dag_run", False)),
+        None if note is None else str(note),
+    )
 
 
 def answer(services: WorkerServices, req: ServiceRequest, owner: Owner | None) -> ServiceResponse:
     """The response to ``req``; errors become an error response, never an exception."""
     try:
         return ServiceResponse(id=req.id, ok=True, value=_serve(services, req, owner))
-    except (KeyError, TypeError, ValueError, PermissionError) as err:
+    except (KeyError, TypeError, ValueError, PermissionError, DagRunAlreadyExists) as err:
         kind = _kind_of(err)
         message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
         return ServiceResponse(id=req.id, ok=False, error_kind=kind, error=message)
@@ -90,6 +115,8 @@ def answer(services: WorkerServices, req: ServiceRequest, owner: Owner | None) -
 
 
 def _kind_of(err: Exception) -> ErrorKind:
+    if isinstance(err, DagRunAlreadyExists):
+        return "DagRunAlreadyExists"
     if isinstance(err, KeyError):
         return "KeyError"
     if isinstance(err, PermissionError):

@@ -10,6 +10,7 @@ from tradewind.operators.python import (
     PythonOperator,
     ShortCircuitOperator,
 )
+from tradewind.operators.trigger_dagrun import TriggerDagRunOperator
 
 __all__ = [
     "BashOperator",
@@ -17,4 +18,5 @@ __all__ = [
     "EmptyOperator",
     "PythonOperator",
     "ShortCircuitOperator",
+    "TriggerDagRunOperator",
 ]

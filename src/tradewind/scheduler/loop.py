@@ -1,11 +1,18 @@
 """The scheduler loop: the only I/O in the scheduler.
 
-Each pass, in short transactions: create the runs that are due (schedules), start queued
-runs within ``max_active_runs``, record what the executor reported (a try started, a try
-ended), make every decision now due in the running runs (:mod:`~tradewind.scheduler.run_sync`),
-and queue what became ready (:mod:`~tradewind.scheduler.queueing`). Then it sleeps until the
-executor reports something or the next deadline (a retry coming due, a schedule) arrives:
-event-driven, not a fixed sleep. It never imports DAG files; it reads serialized DAGs.
+Each pass is one transaction: record what the executor reported (a try started, a try
+ended), create the runs that are due (schedules), start queued runs within
+``max_active_runs``, make every decision now due in the running runs that changed
+(:mod:`~tradewind.scheduler.run_sync`), and queue what became ready
+(:mod:`~tradewind.scheduler.queueing`). Then it sleeps until the executor reports something,
+someone wakes it (a trigger, a clear) or the next deadline (a retry coming due, a schedule)
+arrives: event-driven, not a fixed sleep. It never imports DAG files; it reads serialized DAGs.
+
+Work follows events: a pass looks only at the runs with new outcomes, runs just started,
+runs with a retry coming due and runs waiting on a previous one, each from the snapshot the
+last pass left (checked against the database first). A sweep reads every running run afresh
+at least every :data:`SWEEP_SECONDS`, and whenever the loop was woken by something other than
+its executor, so what no event announced (another scheduler's or a user's change) is seen.
 
 Several schedulers may run against PostgreSQL: runs and DAGs are taken with
 ``FOR UPDATE SKIP LOCKED`` and every task instance change is a compare-and-set.
@@ -17,24 +24,26 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from tradewind.db.dialects import for_update_skip_locked
-from tradewind.db.models import DagCode, DagModel, DagRun, Job, Pool, SerializedDagModel
+from tradewind.db.models import DagModel, DagRun, Job, Pool, SerializedDagModel
 from tradewind.db.models import TaskInstance as TIRow
 from tradewind.db.queries import dagruns
 from tradewind.db.queries import taskinstances as ti_queries
 from tradewind.db.queries.dags import SerializedDagCache
-from tradewind.executors.base import Executor
+from tradewind.executors.base import Event, Executor
 from tradewind.executors.workload import ExecuteTask, RunData, TaskOutcomeEvent, TaskStartedEvent
 from tradewind.retries import retry_delay_for
 from tradewind.scheduler.queueing import ActiveCounts, Candidate, PoolSlots, select_for_queueing
-from tradewind.scheduler.run_sync import schedule_run
+from tradewind.scheduler.run_sync import RunSnapshot, schedule_run
 from tradewind.serialization.serialized_dag import SerializedDAG
 from tradewind.states import DagRunState
 from tradewind.states import TaskInstanceState as TI
@@ -44,10 +53,31 @@ log = logging.getLogger("tradewind.scheduler")
 
 #: Longest the loop sleeps without an event, so schedules and heartbeats stay on time.
 MAX_IDLE_SECONDS = 1.0
+#: Longest time between two sweeps (every running run read afresh, due schedules made).
+SWEEP_SECONDS = 1.0
+#: How often the scheduler's job row is heartbeated.
+HEARTBEAT_SECONDS = 1.0
+#: Longest a try's start waits to be recorded when nothing else needs a pass.
+HOLD_SECONDS = 0.05
+
+#: Pages of queueing candidates read in one pass at most (when the best are held back).
+QUEUE_PAGES = 8
+
+RunKey = tuple[str, str]
+
+_POOLS = select(Pool.pool, Pool.slots)
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def health_check_threshold() -> timedelta:
+    """``scheduler.scheduler_health_check_threshold``: a scheduler job silent this long is
+    dead (Airflow's name and default, 30 s)."""
+    from tradewind import config
+
+    return timedelta(seconds=float(config.get("scheduler", "scheduler_health_check_threshold", 30)))
 
 
 @dataclass
@@ -63,6 +93,16 @@ class _Outcome:
     pushed_keys: list[str] = field(default_factory=list)
     xcom_lengths: dict[str, int] = field(default_factory=dict)
     skip_downstream: list[str] = field(default_factory=list)
+    #: The try this outcome is of (a report of an older try is ignored).
+    try_number: int | None = None
+    #: The try's process and host (from its started event when that came in the same batch).
+    pid: int | None = None
+    hostname: str | None = None
+
+
+def event_key(event: Event) -> tuple[str, int]:
+    """The try an event is about."""
+    return (event.ti_id, event.try_number)
 
 
 class Scheduler:
@@ -77,7 +117,39 @@ class Scheduler:
         self.dags = SerializedDagCache()
         self.job_id: int | None = None
         self._next_computed: set[tuple[str, int]] = set()
-        self._pending: dict[tuple[str, str], list[tuple[str, _Outcome]]] = defaultdict(list)
+        self._pending: dict[RunKey, list[tuple[str, _Outcome]]] = defaultdict(list)
+        #: Running runs as of the last pass, and each one's state as that pass left it.
+        self._running: set[RunKey] = set()
+        self._snapshots: dict[RunKey, RunSnapshot] = {}
+        #: Runs to look at in the next pass; runs to look at in every pass (waiting on a
+        #: previous run); when a run's first retry comes due.
+        self._dirty: set[RunKey] = set()
+        self._watch: set[RunKey] = set()
+        self._retry_at: dict[RunKey, datetime] = {}
+        #: When a run's ``last_scheduling_decision`` may be written again.
+        self._decided: dict[RunKey, datetime] = {}
+        #: Each pool's size, read again on every sweep.
+        self._pool_sizes: dict[str, int] | None = None
+        #: What is left of the last page of queueing candidates (None: read it again).
+        self._page: list[Any] | None = None
+        #: Each running run's data for workloads.
+        self._run_data: dict[RunKey, RunData] = {}
+        self._run_query: Any = None
+        self._swept_at = float("-inf")
+        self._sweep_requested = False
+        self._heartbeat_at = float("-inf")
+        #: Queued runs seen last pass; whether a run ended since (both gate starting runs).
+        self._queued_seen: set[int] = set()
+        self._run_ended = False
+        #: Tries this scheduler queued that have no outcome yet: whether each has started.
+        self._in_flight: dict[tuple[str, int], bool] = {}
+        #: The most of them seen running at once after recording a batch of events (a
+        #: worker reports an outcome before its next start, so this never exceeds the
+        #: executor's slots).
+        self._concurrency = 0
+        #: Events of tries starting, held for the next pass, and since when.
+        self._held: list[Event] = []
+        self._held_since = float("inf")
 
     def _dag(self, session: Session, version_id: int | None, dag_id: str) -> SerializedDAG | None:
         """The DAG version a run follows (the latest when the run has none recorded)."""
@@ -102,7 +174,20 @@ class Scheduler:
             session.add(job)
             session.flush()
             self.job_id = job.id
+        self.recover()
         self.executor.start()
+
+    def recover(self) -> None:
+        """Settle what dead schedulers left queued or running (see :mod:`.recovery`)."""
+        from tradewind.scheduler.recovery import recover_orphans
+
+        with Session(self.engine) as session, session.begin():
+            recover_orphans(
+                session,
+                my_job_id=self.job_id,
+                heartbeat_timeout=health_check_threshold(),
+                dags=self.dags,
+            )
 
     def stop(self, timeout: float | None = 30) -> None:
         self.executor.end(timeout)
@@ -121,61 +206,142 @@ class Scheduler:
         try:
             while not stop.is_set():
                 wait = self.run_once()
-                self.executor.wait_for_event(timeout=wait)
+                if wait <= 0:
+                    continue
+                if not self.executor.wait_for_event(timeout=wait) and not self._held:
+                    # Woken by someone else (a trigger, a clear) or a deadline, not by the
+                    # executor: the next pass looks at everything.
+                    self._sweep_requested = True
         finally:
             self.stop()
 
     def run_once(self) -> float:
-        """One scheduling pass; returns how long the loop may sleep at most."""
+        """One scheduling pass, in one transaction; returns how long the loop may sleep."""
         now = _now()
-        self._drain_events()
-        with Session(self.engine) as session, session.begin():
-            self._create_scheduled_runs(session, now)
-            self._start_queued_runs(session, now)
-        with Session(self.engine) as session, session.begin():
-            next_retry = self._schedule_running_runs(session, now)
-        with Session(self.engine) as session, session.begin():
-            workloads = self._queue_ready(session, now)
+        clock = time.monotonic()
+        sweep = self._sweep_requested or clock - self._swept_at >= SWEEP_SECONDS
+        events, self._held = self._held + self.executor.get_events(), []
+        for event in events:
+            if isinstance(event, TaskStartedEvent) and event_key(event) in self._in_flight:
+                self._in_flight[event_key(event)] = True
+        if events and not sweep and self._may_hold(events, now, clock):
+            # Only tries starting, and nothing to queue: record them with the next pass
+            # (usually with their outcome, in one compare-and-set), within HOLD_SECONDS.
+            self._held, self._held_since = events, min(self._held_since, clock)
+            return max(0.001, HOLD_SECONDS - (clock - self._held_since))
+        self._held_since = float("inf")
+        taken: list[tuple[RunKey, list[tuple[str, _Outcome]]]] = []
+        try:
+            with Session(self.engine) as session, session.begin():
+                self._record_events(session, events)
+                self._concurrency = max(self._concurrency, sum(self._in_flight.values()))
+                if sweep:
+                    self._create_scheduled_runs(session, now)
+                queued, running = dagruns.active_runs(session)
+                if sweep or self._run_ended or not queued <= self._queued_seen:
+                    # New queued runs, or a run ended (a slot under max_active_runs).
+                    self._start_queued_runs(session, now)
+                    running = dagruns.active_runs(session)[1]  # with the runs just started
+                self._queued_seen, self._run_ended = queued, False
+                self._schedule_running_runs(session, now, running, sweep, taken)
+                workloads = self._queue_ready(session, now)
+                if clock - self._heartbeat_at >= HEARTBEAT_SECONDS and self.job_id is not None:
+                    session.execute(
+                        update(Job).where(Job.id == self.job_id).values(latest_heartbeat=now)
+                    )
+                    self._heartbeat_at = clock
+        except BaseException:
+            # Nothing of this pass was written: keep its outcomes, trust no snapshot.
+            for key, outcomes in taken:
+                self._pending[key][:0] = outcomes
+            self._snapshots.clear()
+            self._sweep_requested = True
+            raise
+        if sweep:
+            self._swept_at, self._sweep_requested = clock, False
+            self._pool_sizes = self._page = None
         for workload in workloads:
             self.executor.queue_workload(workload)
-        self._heartbeat(now)
         self.executor.heartbeat()
+        if self._dirty:
+            return 0.01  # runs another scheduler held, or whose snapshot failed: soon again
         wait = MAX_IDLE_SECONDS
-        if next_retry is not None:
-            wait = min(wait, max(0.0, (next_retry - _now()).total_seconds()))
-        return 0.0 if workloads else wait
-
-    def _heartbeat(self, now: datetime) -> None:
-        if self.job_id is None:
-            return
-        with Session(self.engine) as session, session.begin():
-            session.execute(update(Job).where(Job.id == self.job_id).values(latest_heartbeat=now))
+        if self._retry_at:
+            due = min(self._retry_at.values())
+            wait = min(wait, max(0.0, (due - _now()).total_seconds()))
+        return wait
 
     # -- events ------------------------------------------------------------------------
+    def _may_hold(self, events: list[Event], now: datetime, clock: float) -> bool:
+        """Whether a pass for ``events`` can wait: all are tries starting, no run needs a
+        look, the executor needs no more work, and the first was held not long ago."""
+        return (
+            all(isinstance(e, TaskStartedEvent) for e in events)
+            and not self._dirty
+            and not self._watch
+            and not any(at <= now for at in self._retry_at.values())
+            and self._queue_budget() <= 0
+            and clock - min(self._held_since, clock) < HOLD_SECONDS
+        )
+
+    def _queue_budget(self) -> int:
+        """How many tries to queue now: free executor slots, or as many as keep one try
+        waiting in the executor per try it can run at once (:attr:`_concurrency`)."""
+        return max(self.executor.open_slots, 2 * self._concurrency - len(self._in_flight))
+
     def _drain_events(self) -> None:
-        events = self.executor.get_events()
+        events, self._held = self._held + self.executor.get_events(), []
         if not events:
             return
         with Session(self.engine) as session, session.begin():
-            for event in events:
-                if isinstance(event, TaskStartedEvent):
-                    ti_queries.transition(
-                        session,
-                        event.ti_id,
-                        expected=TI.QUEUED,
-                        new=TI.RUNNING,
-                        try_number=event.try_number,
-                        values={
-                            "start_date": event.start_date,
-                            "pid": event.pid,
-                            "hostname": event.hostname,
-                            "last_heartbeat_at": event.start_date,
-                        },
-                    )
-                elif isinstance(event, TaskOutcomeEvent):
-                    self._pending[(event.dag_id, event.run_id)].append(
-                        (event.ti_id, self._as_outcome(session, event))
-                    )
+            self._record_events(session, events)
+
+    def _record_events(self, session: Session, events: list[Event]) -> None:
+        """Mark started tries running; keep outcomes for their run's next pass.
+
+        A try whose outcome came in the same batch as its start is not marked running on its
+        own: its run's pass writes ``queued -> running -> ...`` in one compare-and-set.
+        """
+        ended = {(e.ti_id, e.try_number): e for e in events if isinstance(e, TaskOutcomeEvent)}
+        starts: dict[tuple[str, int], TaskStartedEvent] = {}
+        for event in events:
+            if isinstance(event, TaskStartedEvent):
+                try_key = event_key(event)
+                if try_key in self._in_flight:
+                    self._in_flight[try_key] = True
+                if try_key in ended:
+                    starts[try_key] = event
+                    continue
+                moved = ti_queries.transition(
+                    session,
+                    event.ti_id,
+                    expected=TI.QUEUED,
+                    new=TI.RUNNING,
+                    try_number=event.try_number,
+                    values={
+                        "start_date": event.start_date,
+                        "pid": event.pid,
+                        "hostname": event.hostname,
+                        "last_heartbeat_at": event.start_date,
+                    },
+                )
+                if moved:
+                    for key, snap in list(self._snapshots.items()):
+                        if event.ti_id in snap.keys:
+                            if not snap.started(event.ti_id, event.try_number, event.start_date):
+                                del self._snapshots[key]
+                            break
+            elif isinstance(event, TaskOutcomeEvent):
+                try_key = (event.ti_id, event.try_number)
+                self._in_flight.pop(try_key, None)
+                outcome = self._as_outcome(session, event)
+                start = starts.get(try_key)
+                if start is not None:
+                    outcome.pid, outcome.hostname = start.pid, start.hostname
+                    outcome.start_date = start.start_date
+                key = (event.dag_id, event.run_id)
+                self._pending[key].append((event.ti_id, outcome))
+                self._dirty.add(key)
 
     def _as_outcome(self, session: Session, event: TaskOutcomeEvent) -> _Outcome:
         state, next_retry = event.state, event.next_retry_at
@@ -206,9 +372,12 @@ class Scheduler:
             error=event.error,
             next_retry_at=next_retry,
             rendered_map_index=event.rendered_map_index,
+            pid=event.pid,
+            hostname=event.hostname,
             pushed_keys=list(event.pushed_keys),
             xcom_lengths=dict(event.xcom_lengths),
             skip_downstream=list(event.skip_downstream),
+            try_number=event.try_number,
         )
 
     # -- runs --------------------------------------------------------------------------
@@ -295,25 +464,42 @@ class Scheduler:
         dag_model.next_dagrun_create_after = nxt.run_after if nxt else None
 
     def _start_queued_runs(self, session: Session, now: datetime) -> None:
+        """Start queued runs within ``max_active_runs``, as Airflow: a backfill's runs within
+        the backfill's own limit (they do not count against the DAG's), none while the
+        backfill is paused, after other runs and in their ``sort_ordinal`` order."""
+        from tradewind.db.models import Backfill, BackfillDagRun
+
         queued = session.execute(
-            select(DagRun, DagModel.max_active_runs)
+            select(DagRun, DagModel.max_active_runs, Backfill.max_active_runs)
             .join(DagModel, DagModel.dag_id == DagRun.dag_id)
-            .where(DagRun.state == DagRunState.QUEUED.value, DagModel.is_paused.is_(False))
-            .order_by(DagRun.run_after, DagRun.id)
+            .outerjoin(Backfill, Backfill.id == DagRun.backfill_id)
+            .outerjoin(
+                BackfillDagRun,
+                (BackfillDagRun.dag_run_id == DagRun.id)
+                & (BackfillDagRun.backfill_id == DagRun.backfill_id),
+            )
+            .where(
+                DagRun.state == DagRunState.QUEUED.value,
+                DagModel.is_paused.is_(False),
+                Backfill.is_paused.is_not(True),
+            )
+            .order_by(BackfillDagRun.sort_ordinal.nulls_first(), DagRun.run_after, DagRun.id)
         ).all()
         if not queued:
             return
         running = Counter(
-            dict(
-                session.execute(
-                    select(DagRun.dag_id, func.count())
+            {
+                (dag_id, backfill_id): n
+                for dag_id, backfill_id, n in session.execute(
+                    select(DagRun.dag_id, DagRun.backfill_id, func.count())
                     .where(DagRun.state == DagRunState.RUNNING.value)
-                    .group_by(DagRun.dag_id)
+                    .group_by(DagRun.dag_id, DagRun.backfill_id)
                 ).all()
-            )
+            }
         )
-        for run, max_active in queued:
-            if running[run.dag_id] >= max_active:
+        for run, max_active, backfill_max in queued:
+            key = (run.dag_id, run.backfill_id)
+            if running[key] >= (max_active if backfill_max is None else backfill_max):
                 continue
             moved = session.execute(
                 update(DagRun)
@@ -322,33 +508,101 @@ class Scheduler:
                 .execution_options(synchronize_session=False)
             ).rowcount  # type: ignore[attr-defined]
             if moved:
-                running[run.dag_id] += 1
+                running[key] += 1
 
-    def _schedule_running_runs(self, session: Session, now: datetime) -> datetime | None:
-        query = select(DagRun).where(DagRun.state == DagRunState.RUNNING.value).order_by(DagRun.id)
-        runs = list(session.execute(for_update_skip_locked(query, session)).scalars())
-        next_retry: datetime | None = None
-        for run in runs:
-            outcomes = self._pending.pop((run.dag_id, run.run_id), [])
+    def _schedule_running_runs(
+        self,
+        session: Session,
+        now: datetime,
+        running: set[RunKey],
+        sweep: bool,
+        taken: list[tuple[RunKey, list[tuple[str, _Outcome]]]],
+    ) -> None:
+        """Make the decisions now due in the ``running`` runs: every one on a sweep, else
+        those that changed. Outcomes taken from ``_pending`` are listed in ``taken``."""
+        for key in self._running - running:
+            self._forget(key)
+        due = {key for key, at in self._retry_at.items() if at <= now}
+        todo = running if sweep else (self._dirty | self._watch | due | (running - self._running))
+        todo &= running
+        self._running = running
+        self._dirty = set(todo)  # what stays here was held by another scheduler
+        if not todo:
+            return
+        for run in self._lock_runs(session, None if sweep else sorted(todo)):
+            key = (run.dag_id, run.run_id)
+            self._dirty.discard(key)
+            outcomes = self._pending.pop(key, [])
+            taken.append((key, outcomes))
             dag = self._dag(session, run.dag_version_id, run.dag_id)
             if dag is None:
                 log.error("run %s of %s: its serialized DAG is missing", run.run_id, run.dag_id)
                 continue
             if dag.dagrun_timeout and run.start_date and now - run.start_date > dag.dagrun_timeout:
                 self._time_out(session, run, now)
+                self._forget(key)
                 continue
-            schedule_run(session, run, dag, outcomes, now)
-            run.last_scheduling_decision = now
-            due = session.execute(
-                select(func.min(TIRow.next_retry_at)).where(
-                    TIRow.dag_id == run.dag_id,
-                    TIRow.run_id == run.run_id,
-                    TIRow.state == TI.UP_FOR_RETRY.value,
-                )
-            ).scalar()
-            if due is not None and (next_retry is None or due < next_retry):
-                next_retry = due
-        return next_retry
+            snap = None if sweep else self._snapshots.get(key)
+            if snap is not None and (snap.dag is not dag or not snap.matches(session, *key)):
+                snap = None
+            result = schedule_run(session, run, dag, outcomes, now, snapshot=snap)
+            if result.newly_scheduled:
+                self._page = None  # read the queueing order again
+            if (result.changed or outcomes) and now >= self._decided.get(key, now):
+                # Recorded at most once a second per run: it is for people, not decisions.
+                dagruns.mark_decided(session, run.id, now)
+                self._decided[key] = now + timedelta(seconds=1)
+            if result.run_state is not DagRunState.RUNNING:
+                self._forget(key)
+                continue
+            if result.snapshot is None:
+                self._snapshots.pop(key, None)
+                self._dirty.add(key)  # a compare-and-set failed: look again from the DB
+            else:
+                self._snapshots[key] = result.snapshot
+            if result.next_retry is None:
+                self._retry_at.pop(key, None)
+            else:
+                self._retry_at[key] = result.next_retry
+            if result.waiting_on_past:
+                self._watch.add(key)
+            else:
+                self._watch.discard(key)
+
+    def _lock_runs(self, session: Session, keys: list[RunKey] | None) -> list[DagRun]:
+        """The running runs of ``keys`` (all when None), each locked for this pass on
+        PostgreSQL; one another scheduler holds is skipped."""
+        if keys is None:
+            query = select(DagRun).where(DagRun.state == DagRunState.RUNNING.value)
+            query = for_update_skip_locked(query.order_by(DagRun.id), session)
+            return list(session.execute(query).scalars())
+        if self._run_query is None:
+            self._run_query = for_update_skip_locked(
+                select(DagRun).where(
+                    DagRun.state == DagRunState.RUNNING.value,
+                    DagRun.dag_id == bindparam("dag_id"),
+                    DagRun.run_id == bindparam("run_id"),
+                ),
+                session,
+            )
+        runs = []
+        for dag_id, run_id in keys:
+            params = {"dag_id": dag_id, "run_id": run_id}
+            run = session.execute(self._run_query, params).scalar_one_or_none()
+            if run is not None:
+                runs.append(run)
+        return runs
+
+    def _forget(self, key: RunKey) -> None:
+        """A run is no longer running here: drop what was kept for it between passes."""
+        self._run_ended = True
+        self._page = None
+        self._run_data.pop(key, None)
+        self._snapshots.pop(key, None)
+        self._retry_at.pop(key, None)
+        self._decided.pop(key, None)
+        self._watch.discard(key)
+        self._dirty.discard(key)
 
     def _time_out(self, session: Session, run: DagRun, now: datetime) -> None:
         """``dagrun_timeout``: the run fails and what has not finished is skipped."""
@@ -366,118 +620,140 @@ class Scheduler:
 
     # -- queueing ----------------------------------------------------------------------
     def _queue_ready(self, session: Session, now: datetime) -> list[ExecuteTask]:
-        slots = self.executor.open_slots
+        """Queue scheduled task instances, best first, while the executor has slots.
+
+        Candidates are read a page at a time in queueing order; a page whose tasks are all
+        held back (pools, limits) leads to the next one, up to :data:`QUEUE_PAGES` pages.
+        What is left of the first page is kept for the next pass and read again whenever
+        this scheduler scheduled something new or a run ended, and on every sweep (each
+        one is queued with a compare-and-set, so one that changed meanwhile is skipped).
+
+        Besides filling free slots, one try per slot may wait in the executor, so a worker
+        that finishes starts its next try at once instead of after a scheduling pass (queued
+        tries hold their pool slots and count against the limits, as in Airflow).
+        """
+        slots = self._queue_budget()
         if slots <= 0:
             return []
-        rows = session.execute(
-            select(TIRow, DagRun, DagModel)
-            .join(DagRun, (DagRun.dag_id == TIRow.dag_id) & (DagRun.run_id == TIRow.run_id))
-            .join(DagModel, DagModel.dag_id == TIRow.dag_id)
-            .where(
-                TIRow.state == TI.SCHEDULED.value,
-                DagRun.state == DagRunState.RUNNING.value,
-                DagModel.is_paused.is_(False),
-            )
-            .order_by(TIRow.priority_weight.desc(), DagRun.run_after, TIRow.map_index)
-            .limit(max(slots * 4, 64))
-        ).all()
-        if not rows:
+        size = max(2 * slots, 16)
+        first = self._page or self._read_page(session, size, 0)
+        if not first:
+            self._page = first
             return []
-        candidates: list[Candidate] = []
-        context: dict[str, tuple[TIRow, DagRun, DagModel]] = {}
-        for ti, run, dag_model in rows:
-            dag = self._dag(session, run.dag_version_id, run.dag_id)
-            task = dag.task_dict.get(ti.task_id) if dag else None
-            candidates.append(
-                Candidate(
-                    ti_id=ti.id,
-                    dag_id=ti.dag_id,
-                    run_id=ti.run_id,
-                    task_id=ti.task_id,
-                    map_index=ti.map_index,
-                    priority_weight=ti.priority_weight or 1,
-                    pool=ti.pool,
-                    pool_slots=ti.pool_slots,
-                    run_after=run.run_after,
-                    max_active_tasks=dag_model.max_active_tasks,
-                    max_active_tis_per_dag=task.max_active_tis_per_dag if task else None,
-                    max_active_tis_per_dagrun=task.max_active_tis_per_dagrun if task else None,
-                )
+        pools, active = self._slots_in_use(session)
+        chosen: list[Any] = []
+        seen: set[str] = set()
+        rows = first
+        for number in range(QUEUE_PAGES):
+            if number:
+                rows = self._read_page(session, size, (number - 1) * size)
+            rows = [row for row in rows if row.id not in seen]
+            seen.update(row.id for row in rows)
+            decision = select_for_queueing(
+                [self._candidate(session, row) for row in rows], pools, active, slots - len(chosen)
             )
-            context[ti.id] = (ti, run, dag_model)
-        decision = select_for_queueing(
-            candidates, self._pool_slots(session), self._active_counts(session), slots
-        )
+            queued = {c.ti_id for c in decision.queued}
+            chosen += [row for row in rows if row.id in queued]
+            if len(chosen) >= slots or (number and len(rows) < size):
+                break
+        taken = {row.id for row in chosen}
+        self._page = [row for row in first if row.id not in taken] if number == 0 else None
         workloads: list[ExecuteTask] = []
-        for chosen in decision.queued:
-            ti, run, dag_model = context[chosen.ti_id]
-            try_number = ti_queries.mark_queued(session, ti.id, job_id=self.job_id)
+        for row in chosen:
+            try_number = ti_queries.mark_queued(
+                session, row.id, job_id=self.job_id, try_number=row.try_number
+            )
             if try_number is None:
+                self._page = None  # it changed since it was read
                 continue
-            workloads.append(self._workload(session, ti, run, dag_model, try_number))
+            key = (row.dag_id, row.run_id)
+            snap = self._snapshots.get(key)
+            if snap is not None and not snap.queued(row.id, try_number):
+                del self._snapshots[key]
+            run = self._run_data.get(key) or self._read_run_data(session, key, row.run_pk)
+            if run is not None:
+                workloads.append(self._workload(row, run, try_number))
+                self._in_flight[(row.id, try_number)] = False
         return workloads
 
-    def _workload(
-        self, session: Session, ti: TIRow, run: DagRun, dag_model: DagModel, try_number: int
-    ) -> ExecuteTask:
-        source_hash = session.execute(
-            select(DagCode.source_code_hash).where(DagCode.dag_id == ti.dag_id)
-        ).scalar()
-        return ExecuteTask.make(
-            ti_id=ti.id,
-            dag_id=ti.dag_id,
-            run_id=ti.run_id,
-            task_id=ti.task_id,
-            map_index=ti.map_index,
-            try_number=try_number,
-            max_tries=ti.max_tries,
-            dag_file=dag_model.fileloc or "",
-            dag_file_hash=source_hash or "",
-            dags_folder=self.dags_folder,
-            run=RunData(
-                logical_date=run.logical_date,
-                data_interval_start=run.data_interval_start,
-                data_interval_end=run.data_interval_end,
-                run_after=run.run_after,
-                start_date=run.start_date,
-                run_type=run.run_type,
-                conf=dict(run.conf or {}),
-            ),
-            queue=ti.queue or "default",
-            pool=ti.pool,
-            priority_weight=ti.priority_weight or 1,
+    def _read_page(self, session: Session, size: int, offset: int) -> list[Any]:
+        return list(ti_queries.queue_candidates(session, limit=size, offset=offset))
+
+    def _candidate(self, session: Session, row: Any) -> Candidate:
+        dag = self._dag(session, row.dag_version_id, row.dag_id)
+        task = dag.task_dict.get(row.task_id) if dag else None
+        return Candidate(
+            ti_id=row.id,
+            dag_id=row.dag_id,
+            run_id=row.run_id,
+            task_id=row.task_id,
+            map_index=row.map_index,
+            priority_weight=row.priority_weight or 1,
+            pool=row.pool,
+            pool_slots=row.pool_slots,
+            run_after=row.run_after,
+            max_active_tasks=row.max_active_tasks,
+            max_active_tis_per_dag=task.max_active_tis_per_dag if task else None,
+            max_active_tis_per_dagrun=task.max_active_tis_per_dagrun if task else None,
         )
 
-    def _pool_slots(self, session: Session) -> dict[str, PoolSlots]:
-        used = dict(
-            session.execute(
-                select(TIRow.pool, func.sum(TIRow.pool_slots))
-                .where(TIRow.state.in_([TI.QUEUED.value, TI.RUNNING.value]))
-                .group_by(TIRow.pool)
-            ).all()
+    def _read_run_data(self, session: Session, key: RunKey, run_pk: int) -> RunData | None:
+        """What a task's context needs of its run; kept while the run runs (a run that runs
+        again after a clear is read again)."""
+        run = session.get(DagRun, run_pk)
+        if run is None:
+            return None
+        data = RunData(
+            logical_date=run.logical_date,
+            data_interval_start=run.data_interval_start,
+            data_interval_end=run.data_interval_end,
+            run_after=run.run_after,
+            start_date=run.start_date,
+            run_type=run.run_type,
+            conf=dict(run.conf or {}),
         )
+        if key in self._running:
+            self._run_data[key] = data
+        return data
+
+    def _workload(self, row: Any, run: RunData, try_number: int) -> ExecuteTask:
+        """What a worker needs to run the try: ids, the DAG file and the run's data."""
+        return ExecuteTask.make(
+            ti_id=row.id,
+            dag_id=row.dag_id,
+            run_id=row.run_id,
+            task_id=row.task_id,
+            map_index=row.map_index,
+            try_number=try_number,
+            max_tries=row.max_tries,
+            dag_file=row.fileloc or "",
+            dag_file_hash=row.source_code_hash or "",
+            dags_folder=self.dags_folder,
+            run=run,
+            queue=row.queue or "default",
+            pool=row.pool,
+            priority_weight=row.priority_weight or 1,
+        )
+
+    def _slots_in_use(self, session: Session) -> tuple[dict[str, PoolSlots], ActiveCounts]:
+        """Each pool's open slots, and the tries holding slots (queued or running)."""
+        used: Counter[str] = Counter()
+        active = ActiveCounts()
+        for dag_id, run_id, task_id, pool, n, slots in ti_queries.active_tries(session):
+            active.add(dag_id, run_id, task_id, n)
+            used[pool] += slots
         pools: dict[str, PoolSlots] = {}
-        for pool in session.execute(select(Pool)).scalars():
-            if pool.slots < 0:
-                pools[pool.pool] = PoolSlots(-1, -1)
-            else:
-                pools[pool.pool] = PoolSlots(pool.slots, pool.slots - int(used.get(pool.pool) or 0))
+        if self._pool_sizes is None:
+            rows = session.connection().execute(_POOLS)
+            self._pool_sizes = {name: int(size) for name, size in rows}
+        for name, size in self._pool_sizes.items():
+            pools[name] = PoolSlots(-1, -1) if size < 0 else PoolSlots(size, size - used[name])
         if "default_pool" not in pools:
             from tradewind.db.models.pool import DEFAULT_POOL_SLOTS
 
-            taken = int(used.get("default_pool") or 0)
+            taken = used["default_pool"]
             pools["default_pool"] = PoolSlots(DEFAULT_POOL_SLOTS, DEFAULT_POOL_SLOTS - taken)
-        return pools
-
-    def _active_counts(self, session: Session) -> ActiveCounts:
-        counts = ActiveCounts()
-        for dag_id, run_id, task_id, n in session.execute(
-            select(TIRow.dag_id, TIRow.run_id, TIRow.task_id, func.count())
-            .where(TIRow.state.in_([TI.QUEUED.value, TI.RUNNING.value]))
-            .group_by(TIRow.dag_id, TIRow.run_id, TIRow.task_id)
-        ).all():
-            counts.add(dag_id, run_id, task_id, int(n))
-        return counts
+        return pools, active
 
 
-__all__ = ["MAX_IDLE_SECONDS", "Scheduler"]
+__all__ = ["MAX_IDLE_SECONDS", "SWEEP_SECONDS", "Scheduler"]

@@ -12,11 +12,13 @@ exactly the same decisions. It works on any DAG-like object with the SDK's names
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from tradewind.scheduler.past_deps import PastRuns, past_blocker
 from tradewind.scheduler.priority import priority_weights
 from tradewind.scheduler.readiness import STATE_FOR, Decision, UpstreamCounts, decide_task
 from tradewind.scheduler.run_state import decide_run_state, effective_leaves
@@ -89,50 +91,122 @@ def _initial_records(task: Any) -> list[TaskInstanceRecord]:
     return [TaskInstanceRecord(task.task_id)]
 
 
+@dataclass(frozen=True)
+class DagPlan:
+    """What a run machine derives from the DAG alone: topological order, effective priority
+    weights, mapped tasks, setup/teardown links, whose decision a state change may alter,
+    and the leaves that decide the run's state. The same for every run of a DAG version, so
+    the scheduler works it out once per version (:func:`plan_for`), not every pass."""
+
+    order: dict[str, int]
+    weights: dict[str, int]
+    mapped_ids: frozenset[str]
+    setup_gate: dict[str, frozenset[str]]
+    scope: dict[str, frozenset[str]]
+    wakes: dict[str, frozenset[str]]
+    leaves: frozenset[str]
+
+    @classmethod
+    def of(cls, dag: Any) -> DagPlan:
+        tasks = dag.task_dict
+        downstream = {tid: t.downstream_task_ids for tid, t in tasks.items()}
+        setups = {tid for tid, t in tasks.items() if t.is_setup}
+        teardowns = {tid for tid, t in tasks.items() if t.is_teardown}
+        setup_gate = indirect_setups(downstream, setups, teardowns)
+        scope = teardown_scopes(downstream, setups, teardowns)
+        wakes: dict[str, set[str]] = {tid: set(t.downstream_task_ids) for tid, t in tasks.items()}
+        for tid, watched in (*setup_gate.items(), *scope.items()):
+            for w in watched:
+                wakes[w].add(tid)
+        ignorable = {
+            tid for tid, t in tasks.items() if t.is_teardown and not t.on_failure_fail_dagrun
+        }
+        return cls(
+            order={t.task_id: i for i, t in enumerate(dag.topological_sort())},
+            weights=priority_weights(
+                downstream,
+                {tid: t.priority_weight for tid, t in tasks.items()},
+                {tid: t.weight_rule for tid, t in tasks.items()},
+            ),
+            mapped_ids=frozenset(tid for tid, t in tasks.items() if t.is_mapped),
+            setup_gate=setup_gate,
+            scope=scope,
+            wakes={tid: frozenset(w) for tid, w in wakes.items()},
+            leaves=frozenset(effective_leaves(downstream, ignorable)),
+        )
+
+
+#: Plans of the DAG objects seen last (each entry holds its DAG, so an id is never reused).
+_PLANS: OrderedDict[int, tuple[Any, DagPlan]] = OrderedDict()
+_PLANS_MAX = 256
+
+
+def plan_for(dag: Any) -> DagPlan:
+    """The :class:`DagPlan` of ``dag``, cached by object: a long-running reader keeps one
+    object per immutable DAG version (the scheduler's serialized-DAG cache)."""
+    found = _PLANS.get(id(dag))
+    if found is not None and found[0] is dag:
+        _PLANS.move_to_end(id(dag))
+        return found[1]
+    plan = DagPlan.of(dag)
+    _PLANS[id(dag)] = (dag, plan)
+    while len(_PLANS) > _PLANS_MAX:
+        _PLANS.popitem(last=False)
+    return plan
+
+
 class RunMachine:
-    """The task instances of one run and every decision over them. See the module docstring."""
+    """The task instances of one run and every decision over them. See the module docstring.
+
+    ``plan`` is the DAG's :class:`DagPlan` when the caller has it cached; ``records`` the
+    task instances as stored (any task missing there starts as a new run would).
+    """
 
     def __init__(
         self,
         dag: Any,
         on_state: StateCallback | None = None,
+        past: PastRuns | None = None,
+        *,
+        plan: DagPlan | None = None,
+        records: dict[str, list[TaskInstanceRecord]] | None = None,
     ) -> None:
         self.dag = dag
         self.on_state = on_state
-        self.order = {t.task_id: i for i, t in enumerate(dag.topological_sort())}
-        tasks = dag.task_dict
-        self.weights = priority_weights(
-            {tid: t.downstream_task_ids for tid, t in tasks.items()},
-            {tid: t.priority_weight for tid, t in tasks.items()},
-            {tid: t.weight_rule for tid, t in tasks.items()},
-        )
-        self.mapped_ids = frozenset(tid for tid, t in dag.task_dict.items() if t.is_mapped)
+        #: The previous run, for ``depends_on_past`` (``None``: not checked, as in dags test).
+        self.past = past
+        #: Tasks held back by ``depends_on_past`` in the last :meth:`ready`, and why.
+        self.waiting_on_past: dict[str, str] = {}
+        self.plan = plan = plan or DagPlan.of(dag)
+        self.order = plan.order
+        self.weights = plan.weights
+        self.mapped_ids = plan.mapped_ids
+        self.setup_gate = plan.setup_gate
+        self.scope = plan.scope
+        #: Whose decision may change when a task's state does.
+        self.wakes = plan.wakes
+        given = records or {}
         self.records: dict[str, list[TaskInstanceRecord]] = {
-            tid: _initial_records(t) for tid, t in dag.task_dict.items()
+            tid: given[tid] if tid in given else _initial_records(t)
+            for tid, t in dag.task_dict.items()
         }
         self.lengths: dict[tuple[str, str], int] = {}
         self.pushed: dict[tuple[str, str], int] = {}
         self.dirty: set[str] = set(dag.task_dict)
-        self._link_setups_and_teardowns()
-
-    def _link_setups_and_teardowns(self) -> None:
-        tasks = self.dag.task_dict
-        downstream = {tid: t.downstream_task_ids for tid, t in tasks.items()}
-        setups = {tid for tid, t in tasks.items() if t.is_setup}
-        teardowns = {tid for tid, t in tasks.items() if t.is_teardown}
-        self.setup_gate = indirect_setups(downstream, setups, teardowns)
-        self.scope = teardown_scopes(downstream, setups, teardowns)
-        # Whose decision may change when a task's state does.
-        self.wakes: dict[str, set[str]] = {
-            tid: set(t.downstream_task_ids) for tid, t in tasks.items()
-        }
-        for tid, watched in (*self.setup_gate.items(), *self.scope.items()):
-            for w in watched:
-                self.wakes[w].add(tid)
+        #: Instances whose state the machine changed (a caller that persists them may
+        #: clear it after writing).
+        self.touched: list[TaskInstanceRecord] = []
+        #: Instances that went ``up_for_retry`` (some may have moved on since).
+        self._retrying = [
+            r for recs in self.records.values() for r in recs if r.state is TI.UP_FOR_RETRY
+        ]
 
     # -- bookkeeping -------------------------------------------------------------------
     def _set(self, rec: TaskInstanceRecord, state: TI) -> None:
         rec.state = state
+        self.touched.append(rec)
+        if state is TI.UP_FOR_RETRY:
+            self._retrying.append(rec)
         self.dirty |= self.wakes[rec.task_id]
         if self.on_state:
             self.on_state(rec)
@@ -165,11 +239,17 @@ class RunMachine:
             dirty, self.dirty = self.dirty, set()
             for tid in sorted(dirty, key=self.order.__getitem__):
                 out.extend(self._evaluate(self.dag.task_dict[tid]))
-        for recs in self.records.values():
-            for rec in recs:
-                if rec.state is TI.UP_FOR_RETRY and rec.next_retry_at and rec.next_retry_at <= now:
-                    rec.state = TI.SCHEDULED
-                    out.append(rec)
+        waiting = []
+        for rec in self._retrying:
+            if rec.state is not TI.UP_FOR_RETRY:
+                continue
+            if rec.next_retry_at and rec.next_retry_at <= now:
+                rec.state = TI.SCHEDULED
+                out.append(rec)
+            else:
+                waiting.append(rec)
+        self._retrying = waiting
+        self.touched.extend(out)
         out.sort(key=lambda r: (-self.weights[r.task_id], self.order[r.task_id], r.map_index))
         return out
 
@@ -196,6 +276,14 @@ class RunMachine:
             for rec in pending:
                 self._set(rec, STATE_FOR[decision])
             return []
+        if self.past is not None:
+            blocker = past_blocker(
+                task, self.past, catchup=self.dag.catchup, dag_start_date=self.dag.start_date
+            )
+            if blocker is not None:
+                self.waiting_on_past[task.task_id] = blocker
+                return []
+            self.waiting_on_past.pop(task.task_id, None)
         if task.is_mapped and pending[0].map_index < 0:
             return self._expand(task, pending[0])
         for rec in pending:
@@ -300,24 +388,12 @@ class RunMachine:
                     self._set(rec, TI.SKIPPED)
 
     def next_retry(self) -> datetime | None:
-        times = [
-            r.next_retry_at
-            for recs in self.records.values()
-            for r in recs
-            if r.state is TI.UP_FOR_RETRY and r.next_retry_at
-        ]
-        return min(times) if times else None
+        times = [r.next_retry_at for r in self._retrying if r.state is TI.UP_FOR_RETRY]
+        return min((t for t in times if t), default=None)
 
     def final_state(self) -> DagRunState:
-        tasks = self.dag.task_dict
-        ignorable = {
-            tid for tid, t in tasks.items() if t.is_teardown and not t.on_failure_fail_dagrun
-        }
-        leaves = effective_leaves(
-            {tid: t.downstream_task_ids for tid, t in tasks.items()}, ignorable
-        )
         states = {tid: [r.state for r in recs] for tid, recs in self.records.items()}
-        return decide_run_state(states, leaves, can_progress=False)
+        return decide_run_state(states, set(self.plan.leaves), can_progress=False)
 
     def all_records(self) -> list[TaskInstanceRecord]:
         return [

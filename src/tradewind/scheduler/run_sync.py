@@ -5,23 +5,32 @@ applies the outcomes of finished tries, lets the machine decide (trigger rules, 
 expansion of mapped tasks, retries coming due), and writes back only what changed, each as
 a compare-and-set. Finally the run's own state follows from its task instances. The same
 machine runs ``dags test``, so both paths decide alike.
+
+A long-running scheduler keeps each running run's machine between passes as a
+:class:`RunSnapshot`, so a pass over a run of 1,000 task instances that has two new outcomes
+does not read 1,000 rows again. The database stays the source of truth: a snapshot is used
+only while the run's task instances in the database still agree with it (:meth:`RunSnapshot.
+matches`: per state, how many, and the sums of their try numbers and map indexes), it is
+dropped the moment a compare-and-set written from it fails, and the scheduler reloads every
+run from scratch on its periodic sweep.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from tradewind.db.models import DagRun, TaskInstance, TaskMap
+from tradewind.db.models import BackfillDagRun, DagRun, TaskInstance, TaskMap
 from tradewind.db.queries import taskinstances as ti_queries
 from tradewind.db.queries import xcom as xcom_queries
-from tradewind.db.queries.dagruns import task_instances_of
-from tradewind.scheduler.run_machine import RunMachine, TaskInstanceRecord, TryResult
+from tradewind.db.types import new_uuid7
+from tradewind.scheduler.past_deps import PastRuns, PreviousRun, depends_on_past, needed_task_ids
+from tradewind.scheduler.run_machine import RunMachine, TaskInstanceRecord, TryResult, plan_for
 from tradewind.states import FINISHED_STATES, DagRunState
 from tradewind.states import TaskInstanceState as TI
 
@@ -30,54 +39,185 @@ _IN_FLIGHT = frozenset(
     {TI.SCHEDULED, TI.QUEUED, TI.RUNNING, TI.UP_FOR_RETRY, TI.UP_FOR_RESCHEDULE, TI.DEFERRED}
 )
 
+Key = tuple[str, int]
+#: What a task instance row holds, as far as a pass cares: state and try number.
+Stored = tuple[TI | None, int]
+#: Per state: how many task instances, and the sums of their try numbers and map indexes.
+Fingerprint = dict[str | None, tuple[int, int, int]]
+
 
 @dataclass
 class RunPass:
-    """What one pass did."""
+    """What one pass did. ``snapshot`` is the run as this pass left it, to hand to the
+    next pass; ``None`` when it may not be trusted (a compare-and-set failed) or the run
+    ended."""
 
     run_state: DagRunState
     changed: int = 0
     newly_scheduled: list[str] = field(default_factory=list)
+    snapshot: RunSnapshot | None = None
+    #: The earliest time an ``up_for_retry`` task instance of the run comes due.
+    next_retry: datetime | None = None
+    #: Some task waits for the previous run (``depends_on_past``): look again next pass.
+    waiting_on_past: bool = False
 
 
 def _state(value: str | None) -> TI | None:
     return TI(value) if value is not None else None
 
 
-def _records(rows: Sequence[TaskInstance]) -> dict[str, list[TaskInstanceRecord]]:
-    out: dict[str, list[TaskInstanceRecord]] = {}
-    for row in rows:
-        out.setdefault(row.task_id, []).append(
-            TaskInstanceRecord(
-                task_id=row.task_id,
-                map_index=row.map_index,
-                state=_state(row.state),
-                try_number=row.try_number,
-                start_date=row.start_date,
-                end_date=row.end_date,
-                next_retry_at=row.next_retry_at,
-                rendered_map_index=row.rendered_map_index,
+#: What a pass reads of each task instance.
+_COLUMNS = (
+    TaskInstance.id,
+    TaskInstance.task_id,
+    TaskInstance.map_index,
+    TaskInstance.state,
+    TaskInstance.try_number,
+    TaskInstance.start_date,
+    TaskInstance.end_date,
+    TaskInstance.next_retry_at,
+    TaskInstance.rendered_map_index,
+)
+
+
+class RunSnapshot:
+    """A run's machine, the ids of its task instance rows and what each row holds (state,
+    try number), as a pass left them; its fingerprint is kept up to date as rows change."""
+
+    def __init__(
+        self, dag: Any, machine: RunMachine, ids: dict[Key, str], stored: dict[Key, Stored]
+    ) -> None:
+        self.dag = dag
+        self.machine = machine
+        self.ids = ids
+        self.keys = {ti_id: key for key, ti_id in ids.items()}
+        self.stored: dict[Key, Stored] = {}
+        self._fingerprint: dict[str | None, list[int]] = {}
+        for key, value in stored.items():
+            self.store(key, *value)
+
+    @classmethod
+    def load(cls, session: Session, dag_id: str, run_id: str, dag: Any) -> RunSnapshot:
+        """Read the run's task instances (one lean query) into a fresh machine."""
+        records: dict[str, list[TaskInstanceRecord]] = {}
+        ids: dict[Key, str] = {}
+        stored: dict[Key, Stored] = {}
+        rows = session.execute(
+            select(*_COLUMNS).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id)
+        ).all()
+        for ti_id, task_id, map_index, state, try_number, start, end, retry_at, rendered in rows:
+            ids[(task_id, map_index)] = ti_id
+            stored[(task_id, map_index)] = (_state(state), try_number)
+            records.setdefault(task_id, []).append(
+                TaskInstanceRecord(
+                    task_id=task_id,
+                    map_index=map_index,
+                    state=_state(state),
+                    try_number=try_number,
+                    start_date=start,
+                    end_date=end,
+                    next_retry_at=retry_at,
+                    rendered_map_index=rendered,
+                )
             )
-        )
-    for recs in out.values():
-        recs.sort(key=lambda r: r.map_index)
-    return out
+        for recs in records.values():
+            recs.sort(key=lambda r: r.map_index)
+        machine = RunMachine(dag, plan=plan_for(dag), records=records)
+        lengths = session.execute(
+            select(TaskMap.task_id, TaskMap.key, TaskMap.length).where(
+                TaskMap.dag_id == dag_id, TaskMap.run_id == run_id, TaskMap.map_index == -1
+            )
+        ).all()
+        machine.lengths = {(t, k): int(n) for t, k, n in lengths}
+        return cls(dag, machine, ids, stored)
+
+    def record(self, ti_id: str) -> TaskInstanceRecord | None:
+        key = self.keys.get(ti_id)
+        if key is None:
+            return None
+        task_id, map_index = key
+        recs = self.machine.records.get(task_id, [])
+        if 0 <= map_index < len(recs) and recs[map_index].map_index == map_index:
+            return recs[map_index]
+        return next((r for r in recs if r.map_index == map_index), None)
+
+    def store(self, key: Key, state: TI | None, try_number: int) -> None:
+        """Note what the row of ``key`` holds now."""
+        self._unstore(key)
+        self.stored[key] = (state, try_number)
+        acc = self._fingerprint.setdefault(state.value if state else None, [0, 0, 0])
+        acc[0] += 1
+        acc[1] += try_number
+        acc[2] += key[1]
+
+    def _unstore(self, key: Key) -> None:
+        old = self.stored.pop(key, None)
+        if old is not None:
+            acc = self._fingerprint[old[0].value if old[0] else None]
+            acc[0] -= 1
+            acc[1] -= old[1]
+            acc[2] -= key[1]
+
+    def move(self, old: Key, new: Key) -> None:
+        """The row of ``old`` now has the key ``new`` (a mapped task's row took index 0)."""
+        ti_id, (state, try_number) = self.ids.pop(old), self.stored[old]
+        self._unstore(old)
+        self.ids[new] = ti_id
+        self.keys[ti_id] = new
+        self.store(new, state, try_number)
+
+    def add(self, key: Key, ti_id: str, state: TI | None) -> None:
+        self.ids[key] = ti_id
+        self.keys[ti_id] = key
+        self.store(key, state, 0)
+
+    def fingerprint(self) -> Fingerprint:
+        return {state: (n, t, i) for state, (n, t, i) in self._fingerprint.items() if n}
+
+    def matches(self, session: Session, dag_id: str, run_id: str) -> bool:
+        """Whether the run's task instances in the database still look as this snapshot."""
+        return run_fingerprint(session, dag_id, run_id) == self.fingerprint()
+
+    def complete(self) -> bool:
+        """Whether every instance the machine knows has a row."""
+        return len(self.ids) == sum(len(recs) for recs in self.machine.records.values())
+
+    # What the loop itself changed between passes (a try queued, a try started).
+    def queued(self, ti_id: str, try_number: int) -> bool:
+        rec = self.record(ti_id)
+        if rec is None or rec.state is not TI.SCHEDULED:
+            return False
+        rec.state, rec.try_number = TI.QUEUED, try_number
+        rec.start_date = rec.end_date = rec.next_retry_at = None
+        self.store((rec.task_id, rec.map_index), TI.QUEUED, try_number)
+        return True
+
+    def started(self, ti_id: str, try_number: int, start_date: datetime) -> bool:
+        rec = self.record(ti_id)
+        if rec is None or rec.state is not TI.QUEUED or rec.try_number != try_number:
+            return False
+        rec.state, rec.start_date = TI.RUNNING, start_date
+        self.store((rec.task_id, rec.map_index), TI.RUNNING, try_number)
+        return True
 
 
-def _load_machine(
-    session: Session, run: DagRun, dag: Any, rows: Sequence[TaskInstance]
-) -> RunMachine:
-    machine = RunMachine(dag)
-    loaded = _records(rows)
-    for tid in dag.task_dict:
-        machine.records[tid] = loaded.get(tid, machine.records[tid])
-    lengths = session.execute(
-        select(TaskMap.task_id, TaskMap.key, TaskMap.length).where(
-            TaskMap.dag_id == run.dag_id, TaskMap.run_id == run.run_id, TaskMap.map_index == -1
-        )
-    ).all()
-    machine.lengths = {(t, k): int(n) for t, k, n in lengths}
-    return machine
+_FINGERPRINT = (
+    select(
+        TaskInstance.state,
+        func.count(),
+        func.sum(TaskInstance.try_number),
+        func.sum(TaskInstance.map_index),
+    )
+    .where(TaskInstance.dag_id == bindparam("dag_id"), TaskInstance.run_id == bindparam("run_id"))
+    .group_by(TaskInstance.state)
+)
+
+
+def run_fingerprint(session: Session, dag_id: str, run_id: str) -> Fingerprint:
+    """Per state: how many of the run's task instances, their try numbers' and map
+    indexes' sums (one aggregate over the run's rows in the ``dag_id, run_id, state`` index)."""
+    rows = session.connection().execute(_FINGERPRINT, {"dag_id": dag_id, "run_id": run_id})
+    return {state: (int(n), int(tries or 0), int(idx or 0)) for state, n, tries, idx in rows}
 
 
 def _record_lengths(
@@ -102,35 +242,50 @@ def _record_lengths(
             existing.length = length
 
 
+def _pushed_needed(machine: RunMachine) -> bool:
+    """Whether a mapped task has finished, so what it pushed may size an expansion."""
+    return any(
+        all(r.state in FINISHED_STATES for r in reversed(machine.records[tid]))
+        for tid in machine.mapped_ids
+    )
+
+
 def schedule_run(
     session: Session,
     run: DagRun,
     dag: Any,
     outcomes: Iterable[tuple[str, TryResult]] = (),
     now: datetime | None = None,
+    past: PastRuns | None = None,
+    snapshot: RunSnapshot | None = None,
 ) -> RunPass:
-    """Apply ``outcomes`` (``(ti_id, result)``) and make every decision now due for ``run``."""
+    """Apply ``outcomes`` (``(ti_id, result)``) and make every decision now due for ``run``.
+
+    ``past`` is what ``depends_on_past`` needs from earlier runs; it is loaded here when
+    not given and a task of ``dag`` depends on the past. ``snapshot`` is the run as the
+    previous pass left it, which the caller checked still :meth:`~RunSnapshot.matches` the
+    database; without one the run's task instances are read. An outcome that names a
+    ``try_number`` other than the task instance's current try is a stale report: ignored.
+    """
     now = now or datetime.now(UTC)
-    rows = task_instances_of(session, run.dag_id, run.run_id)
-    by_id = {row.id: row for row in rows}
-    machine = _load_machine(session, run, dag, rows)
-    before = {
-        (rec.task_id, rec.map_index): (rec.state, rec.try_number)
-        for recs in machine.records.values()
-        for rec in recs
-    }
-    row_by_key = {(row.task_id, row.map_index): row for row in rows}
+    snap = snapshot or RunSnapshot.load(session, run.dag_id, run.run_id, dag)
+    machine = snap.machine
+    machine.touched = []
+    machine.past = past if past is not None else load_past_runs(session, run, dag)
+    if machine.waiting_on_past:
+        # Held back by the previous run last time: judge them again.
+        machine.dirty |= set(machine.waiting_on_past)
+        machine.waiting_on_past = {}
     result = RunPass(run_state=DagRunState(run.state))
 
     # Every try with an outcome here was running; mark them all so before applying any
     # outcome, so one's skips do not overwrite another that already ran (as in Airflow).
     applied: list[tuple[TaskInstanceRecord, TryResult]] = []
     for ti_id, outcome in outcomes:
-        row = by_id.get(ti_id)
-        if row is None:
+        rec = snap.record(ti_id)
+        if rec is None:
             continue
-        rec = next((r for r in machine.records[row.task_id] if r.map_index == row.map_index), None)
-        if rec is None or rec.try_number != row.try_number:
+        if getattr(outcome, "try_number", None) not in (None, rec.try_number):
             continue
         if rec.state is TI.QUEUED:
             rec.state = TI.RUNNING
@@ -138,86 +293,123 @@ def schedule_run(
     for rec, outcome in applied:
         machine.apply(rec, outcome)
         _record_lengths(session, run, rec, outcome)
-    # Counted from the stored XCom, which already holds what these tries pushed.
-    machine.pushed = xcom_queries.pushed_counts(
-        session, run.dag_id, run.run_id, set(machine.mapped_ids)
-    )
+    if _pushed_needed(machine):
+        # Counted from the stored XCom, which already holds what these tries pushed.
+        machine.pushed = xcom_queries.pushed_counts(
+            session, run.dag_id, run.run_id, set(machine.mapped_ids)
+        )
 
     scheduled = machine.ready()
-    ran = {(rec.task_id, rec.map_index) for rec, _ in applied}
-    result.changed += _write_changes(session, run, machine, before, row_by_key, now, ran)
+    changes = {(r.task_id, r.map_index): r for r, _ in applied}
+    changes.update(((r.task_id, r.map_index), r) for r in machine.touched)
+    ran = {(rec.task_id, rec.map_index): _running_values(rec, o) for rec, o in applied}
+    changed, consistent = _write_changes(session, snap, list(changes.values()), now, ran)
+    machine.touched = []
+    result.changed += changed
     result.newly_scheduled = [f"{r.task_id}[{r.map_index}]" for r in scheduled]
+    result.waiting_on_past = bool(machine.waiting_on_past)
 
-    states = [rec.state for recs in machine.records.values() for rec in recs]
-    if all(s in FINISHED_STATES for s in states):
+    if consistent and snap.complete():
+        states = {_state(value) for value in snap.fingerprint()}
+    else:
+        states = {rec.state for recs in machine.records.values() for rec in recs}
+    if states <= FINISHED_STATES:
         final = machine.final_state()
         _finish_run(session, run, final, now)
         result.run_state = final
-    elif not any(s in _IN_FLIGHT for s in states):
+    elif not states & _IN_FLIGHT and not _may_wait_on_past(machine):
         # Unfinished work that nothing can move any more: a deadlock, as Airflow calls it.
         _finish_run(session, run, DagRunState.FAILED, now)
         result.run_state = DagRunState.FAILED
+    else:
+        result.next_retry = machine.next_retry()
+        result.snapshot = snap if consistent else None
     return result
 
 
 def _write_changes(
     session: Session,
-    run: DagRun,
-    machine: RunMachine,
-    before: dict[tuple[str, int], tuple[TI | None, int]],
-    row_by_key: dict[tuple[str, int], TaskInstance],
+    snap: RunSnapshot,
+    changes: list[TaskInstanceRecord],
     now: datetime,
-    ran: set[tuple[str, int]],
-) -> int:
-    changed = 0
-    for tid, recs in machine.records.items():
-        keys = {(tid, r.map_index) for r in recs}
-        placeholder = row_by_key.get((tid, -1))
-        if placeholder is not None and (tid, -1) not in keys and (tid, 0) in keys:
-            # A mapped task expanded: its unexpanded row becomes map index 0 (as in Airflow).
-            session.execute(
-                update(TaskInstance)
-                .where(TaskInstance.id == placeholder.id, TaskInstance.map_index == -1)
-                .values(map_index=0, updated_at=now)
-                .execution_options(synchronize_session=False)
-            )
-            row_by_key[(tid, 0)] = placeholder
-            before[(tid, 0)] = before.pop((tid, -1))
-        for rec in recs:
-            key = (tid, rec.map_index)
-            row = row_by_key.get(key)
-            if row is None:
-                session.add(_copy_for_index(placeholder, rec, now))
-                changed += 1
-                continue
-            old_state, _ = before[key]
-            if rec.state == old_state or rec.state is None:
-                continue
-            # The states the row passes through: a try that ran was running first, and a
-            # retry already due goes through up_for_retry to scheduled.
-            steps: list[TI] = []
-            if key in ran and old_state is TI.QUEUED:
-                steps.append(TI.RUNNING)
-            if key in ran and rec.state is TI.SCHEDULED:
-                steps.append(TI.UP_FOR_RETRY)
-            steps.append(rec.state)
-            current = old_state
+    ran: dict[Key, dict[str, Any]],
+) -> tuple[int, bool]:
+    """Write what the machine changed; ``(state changes written, every compare-and-set
+    held)``. ``ran`` has the instances whose try ended, each with what its ``running``
+    step records (the try's process and host, when the loop had not marked it running)."""
+    changed, consistent = 0, True
+    new_rows: list[dict[str, Any]] = []
+    expanded = {r.task_id for r in changes if r.map_index >= 0 and (r.task_id, -1) in snap.ids}
+    for tid in sorted(expanded):
+        # A mapped task expanded: its unexpanded row becomes map index 0 (as in Airflow),
+        # and a new row is added for every other index.
+        placeholder = snap.ids[(tid, -1)]
+        session.execute(
+            update(TaskInstance.__table__)  # type: ignore[arg-type]
+            .where(TaskInstance.id == placeholder, TaskInstance.map_index == -1)
+            .values(map_index=0, updated_at=now)
+        )
+        snap.move((tid, -1), (tid, 0))
+        template = _template(session, placeholder)
+        for rec in snap.machine.records[tid][1:]:
+            row = _copy_for_index(template, rec, now)
+            new_rows.append(row)
+            snap.add((tid, rec.map_index), row["id"], rec.state)
+            changed += 1
+    for rec in changes:
+        key = (rec.task_id, rec.map_index)
+        ti_id = snap.ids.get(key)
+        if ti_id is None:
+            continue
+        old_state, try_number = snap.stored[key]
+        if rec.state == old_state or rec.state is None:
+            continue
+        # The states the row passes through: a try that ran was running first, and a
+        # retry already due goes through up_for_retry to scheduled. One compare-and-set
+        # writes them, but a try going up_for_retry is archived before the next replaces it.
+        segments: list[list[TI]] = [[]]
+        if key in ran and old_state is TI.QUEUED:
+            segments[-1].append(TI.RUNNING)
+        if key in ran and rec.state is TI.SCHEDULED:
+            segments[-1].append(TI.UP_FOR_RETRY)
+            segments.append([])
+        segments[-1].append(rec.state)
+        current = old_state
+        for steps in segments:
+            values: dict[str, Any] = {}
             for step in steps:
-                if not ti_queries.transition(
-                    session,
-                    row.id,
-                    expected=current,
-                    new=step,
-                    try_number=row.try_number if current is TI.RUNNING else None,
-                    values=_values_for(step, rec, now),
-                ):
-                    break
-                changed += 1
-                if step is TI.UP_FOR_RETRY:
-                    # Keep the failed try (state, times) before the next one replaces it.
-                    ti_queries.archive_try(session, row.id)
-                current = step
-    return changed
+                values.update(ran.get(key, {}) if step is TI.RUNNING else {})
+                values.update(_values_for(step, rec, now))
+            if not ti_queries.transition(
+                session,
+                ti_id,
+                expected=current,
+                new=steps[-1],
+                via=steps[:-1],
+                try_number=try_number if TI.RUNNING in (current, *steps[:-1]) else None,
+                values=values,
+            ):
+                consistent = False
+                break
+            changed += len(steps)
+            current = steps[-1]
+            snap.store(key, current, try_number)
+            if current is TI.UP_FOR_RETRY:
+                ti_queries.archive_try(session, ti_id)
+    if new_rows:
+        session.execute(insert(TaskInstance.__table__), new_rows)  # type: ignore[arg-type]
+    return changed, consistent
+
+
+def _running_values(rec: TaskInstanceRecord, outcome: TryResult) -> dict[str, Any]:
+    """What a try's ``running`` step records, written with its outcome when the try's
+    start was not recorded on its own."""
+    values = {
+        "pid": getattr(outcome, "pid", None),
+        "hostname": getattr(outcome, "hostname", None),
+        "last_heartbeat_at": rec.start_date,
+    }
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def _values_for(step: TI, rec: TaskInstanceRecord, now: datetime) -> dict[str, Any]:
@@ -237,29 +429,42 @@ def _values_for(step: TI, rec: TaskInstanceRecord, now: datetime) -> dict[str, A
     return values
 
 
+#: Columns a new map index copies from its task's unexpanded row.
+_TEMPLATE = (
+    "dag_id",
+    "run_id",
+    "task_id",
+    "max_tries",
+    "pool",
+    "pool_slots",
+    "queue",
+    "priority_weight",
+    "operator",
+    "custom_operator_name",
+    "task_display_name",
+    "dag_version_id",
+)
+
+
+def _template(session: Session, ti_id: str) -> dict[str, Any]:
+    columns = [getattr(TaskInstance, name) for name in _TEMPLATE]
+    row = session.execute(select(*columns).where(TaskInstance.id == ti_id)).one()
+    return dict(zip(_TEMPLATE, row, strict=True))
+
+
 def _copy_for_index(
-    template: TaskInstance | None, rec: TaskInstanceRecord, now: datetime
-) -> TaskInstance:
-    assert template is not None, "a new map index needs the task's unexpanded row"
-    return TaskInstance(
-        dag_id=template.dag_id,
-        run_id=template.run_id,
-        task_id=template.task_id,
-        map_index=rec.map_index,
-        try_number=0,
-        max_tries=template.max_tries,
-        state=rec.state.value if rec.state else None,
-        scheduled_dttm=now if rec.state is TI.SCHEDULED else None,
-        pool=template.pool,
-        pool_slots=template.pool_slots,
-        queue=template.queue,
-        priority_weight=template.priority_weight,
-        operator=template.operator,
-        custom_operator_name=template.custom_operator_name,
-        task_display_name=template.task_display_name,
-        dag_version_id=template.dag_version_id,
-        updated_at=now,
-    )
+    template: dict[str, Any], rec: TaskInstanceRecord, now: datetime
+) -> dict[str, Any]:
+    """A new row for map index ``rec.map_index`` of an expanding task."""
+    return {
+        **template,
+        "id": new_uuid7(),
+        "map_index": rec.map_index,
+        "try_number": 0,
+        "state": rec.state.value if rec.state else None,
+        "scheduled_dttm": now if rec.state is TI.SCHEDULED else None,
+        "updated_at": now,
+    }
 
 
 def _finish_run(session: Session, run: DagRun, state: DagRunState, now: datetime) -> None:
@@ -271,3 +476,68 @@ def _finish_run(session: Session, run: DagRun, state: DagRunState, now: datetime
     )
     run.state = state.value
     run.end_date = now
+
+
+# -- depends_on_past -------------------------------------------------------------------------
+
+
+def _may_wait_on_past(machine: RunMachine) -> bool:
+    """As Airflow: a run with an unfinished ``depends_on_past`` task is never deadlocked
+    (the previous run may still let it go)."""
+    tasks = machine.dag.task_dict
+    return any(
+        depends_on_past(tasks[tid]) and any(r.state not in FINISHED_STATES for r in recs)
+        for tid, recs in machine.records.items()
+    )
+
+
+def load_past_runs(session: Session, run: DagRun, dag: Any) -> PastRuns | None:
+    """What ``depends_on_past`` needs from the runs before ``run`` (see
+    :mod:`~tradewind.scheduler.past_deps`); ``None`` when no task of ``dag`` needs it."""
+    tasks = [t for t in dag.task_dict.values() if depends_on_past(t)]
+    if not tasks:
+        return None
+    if run.logical_date is None:
+        return PastRuns()
+    if run.backfill_id is not None:
+        ordinal = session.scalar(
+            select(BackfillDagRun.sort_ordinal).where(
+                BackfillDagRun.backfill_id == run.backfill_id, BackfillDagRun.dag_run_id == run.id
+            )
+        )
+        if ordinal == 1:
+            return PastRuns(first_in_backfill=True)
+    earlier = (DagRun.dag_id == run.dag_id) & (DagRun.logical_date < run.logical_date)
+    query = select(DagRun.run_id, DagRun.logical_date).where(earlier)
+    if dag.catchup:
+        query = query.where(DagRun.run_type != "manual")
+    previous = session.execute(query.order_by(DagRun.logical_date.desc()).limit(1)).first()
+    if previous is None:
+        return PastRuns()
+    states: dict[str, list[TI | None]] = {}
+    for task_id, state in session.execute(
+        select(TaskInstance.task_id, TaskInstance.state).where(
+            TaskInstance.dag_id == run.dag_id,
+            TaskInstance.run_id == previous.run_id,
+            TaskInstance.task_id.in_(sorted(needed_task_ids(tasks))),
+        )
+    ):
+        states.setdefault(task_id, []).append(_state(state))
+    missing = [t.task_id for t in tasks if t.task_id not in states]
+    ran_before: set[str] = set()
+    if missing:
+        ran_before = set(
+            session.scalars(
+                select(TaskInstance.task_id)
+                .distinct()
+                .join(
+                    DagRun,
+                    (DagRun.dag_id == TaskInstance.dag_id) & (DagRun.run_id == TaskInstance.run_id),
+                )
+                .where(earlier, TaskInstance.task_id.in_(missing))
+            )
+        )
+    return PastRuns(
+        previous=PreviousRun(previous.logical_date, {k: tuple(v) for k, v in states.items()}),
+        ran_before=frozenset(ran_before),
+    )

@@ -1,4 +1,5 @@
-"""What the scheduler side serves to workers: XCom from the metadata DB, and secrets.
+"""What the scheduler side serves to workers: XCom from the metadata DB, secrets, and DAG
+runs that tasks trigger.
 
 Workers never hold DB credentials; the executor forwards their requests here. The method
 names are the execution client's (:class:`tradewind.execution.client.ExecutionClient`), so
@@ -7,15 +8,28 @@ this object can also serve a task runner in this process directly.
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+import weakref
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
+from sqlalchemy.engine import Connection as DBConnection
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
+from tradewind.db.models import DagModel, DagRun
+from tradewind.db.queries import dagruns
 from tradewind.db.queries import xcom as xcom_queries
+from tradewind.db.queries.clear import clear_task_instances
+from tradewind.db.queries.dags import SerializedDagCache
+from tradewind.executors.base import DagRunAlreadyExists
 from tradewind.sdk.connection import Connection
 from tradewind.sdk.secrets_access import EnvSecretsReader, SecretsReader
 from tradewind.xcom.base import XComKey
+
+T = TypeVar("T")
 
 
 class DatabaseWorkerServices:
@@ -24,30 +38,139 @@ class DatabaseWorkerServices:
     def __init__(self, engine: Engine, secrets: SecretsReader | None = None) -> None:
         self.engine = engine
         self.secrets = secrets or EnvSecretsReader()
+        self._lock = threading.Lock()
+        self._conn: DBConnection | None = None
+        self._closer: weakref.finalize[Any, Any] | None = None
+        self._dags = SerializedDagCache(maxsize=32)
 
     def xcom_set(self, key: XComKey, value: Any) -> None:
-        with Session(self.engine) as session, session.begin():
-            xcom_queries.set_value(session, key, value)
+        self._call(lambda conn: xcom_queries.set_value(conn, key, value))
 
     def xcom_get(self, key: XComKey) -> Any:
-        with Session(self.engine) as session:
-            return xcom_queries.get_value(session, key)
+        return self._call(lambda conn: xcom_queries.get_value(conn, key))
 
     def xcom_get_all(
         self, dag_id: str, run_id: str, task_id: str, key: str
     ) -> list[tuple[int, Any]]:
-        with Session(self.engine) as session:
-            return xcom_queries.get_all(session, dag_id, run_id, task_id, key)
+        return self._call(lambda conn: xcom_queries.get_all(conn, dag_id, run_id, task_id, key))
 
     def xcom_clear(self, dag_id: str, run_id: str, task_id: str, map_index: int) -> None:
-        with Session(self.engine) as session, session.begin():
-            xcom_queries.clear(session, dag_id, run_id, task_id, map_index)
+        self._call(lambda conn: xcom_queries.clear(conn, dag_id, run_id, task_id, map_index))
+
+    def _call(self, fn: Callable[[DBConnection], T]) -> T:
+        """``fn`` in one short transaction on the connection this object keeps.
+
+        Every try asks a few of these (clear, get, set), from the executor's I/O thread;
+        taking a pooled connection and an ORM session for each cost more than the query
+        (on PostgreSQL a ``SELECT 1`` ping per checkout). A connection found broken is
+        dropped and the call, idempotent, made once more on a new one.
+        """
+        with self._lock:
+            for attempt in (1, 2):
+                if self._conn is None or self._conn.closed or self._conn.invalidated:
+                    self._conn = self.engine.connect()
+                    self._closer = weakref.finalize(self, self._conn.close)
+                try:
+                    with self._conn.begin():
+                        return fn(self._conn)
+                except DBAPIError as err:
+                    if attempt == 2 or not err.connection_invalidated:
+                        raise
+                    self.close_connection()
+            raise AssertionError("unreachable")
+
+    def close_connection(self) -> None:
+        """Give the kept connection back (the next call takes a new one)."""
+        if self._closer is not None:
+            self._closer()
+        self._conn = self._closer = None
 
     def get_variable(self, key: str) -> str | None:
         return self.secrets.get_variable(key)
 
     def get_connection(self, conn_id: str) -> Connection | None:
         return self.secrets.get_connection(conn_id)  # type: ignore[no-any-return]
+
+    def trigger_dag_run(
+        self,
+        dag_id: str,
+        run_id: str,
+        conf: dict[str, Any] | None,
+        logical_date: datetime | None,
+        reset_dag_run: bool,
+        note: str | None,
+    ) -> str:
+        """Create a queued run of the latest version of ``dag_id``, as Airflow 3.3's
+        execution API does for ``TriggerDagRunOperator``: run type ``operator_triggered``,
+        triggered by ``operator``, ``run_after`` now, the data interval the timetable infers
+        for a manual run at ``run_after`` (none without a logical date). With
+        ``reset_dag_run`` an existing run is cleared instead (its conf is kept)."""
+        try:
+            with Session(self.engine) as session, session.begin():
+                if dagruns.get_run(session, dag_id, run_id) is not None:
+                    if not reset_dag_run:
+                        raise DagRunAlreadyExists(
+                            f"DAG {dag_id!r} already has a run with run id {run_id!r}"
+                        )
+                    task_ids = {
+                        ti.task_id for ti in dagruns.task_instances_of(session, dag_id, run_id)
+                    }
+                    clear_task_instances(session, dag_id, task_ids, run_id=run_id)
+                else:
+                    self._create(session, dag_id, run_id, conf, logical_date, note)
+        except dagruns.DuplicateRunError as err:
+            raise DagRunAlreadyExists(str(err)) from None
+        except IntegrityError:
+            # Another trigger made the same run between our check and our insert.
+            raise DagRunAlreadyExists(
+                f"DAG {dag_id!r} already has a run with run id {run_id!r}"
+            ) from None
+        _wake_scheduler()
+        return run_id
+
+    def _create(
+        self,
+        session: Session,
+        dag_id: str,
+        run_id: str,
+        conf: dict[str, Any] | None,
+        logical_date: datetime | None,
+        note: str | None,
+    ) -> None:
+        row = session.get(DagModel, dag_id)
+        latest = self._dags.latest(session, dag_id) if row is not None else None
+        if row is None or row.is_stale or latest is None:
+            raise KeyError(f"DAG {dag_id!r} not found")
+        version_id, dag = latest
+        now = datetime.now(UTC)
+        interval = dag.timetable.infer_manual_data_interval(now) if logical_date else None
+        dagruns.create_dag_run(
+            session,
+            dag,
+            run_id=run_id,
+            run_type="operator_triggered",
+            run_after=now,
+            logical_date=logical_date,
+            data_interval=(interval.start, interval.end) if interval else None,
+            conf=conf,
+            triggered_by="operator",
+            note=note,
+            dag_version_id=version_id,
+        )
+
+    def get_dag_run_state(self, dag_id: str, run_id: str) -> str | None:
+        with Session(self.engine) as session:
+            state = session.scalar(
+                select(DagRun.state).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)
+            )
+        return None if state is None else str(state)
+
+
+def _wake_scheduler() -> None:
+    """A hint to a scheduler on this machine (this process, usually) to start the run now."""
+    from tradewind.scheduler.wakeup import notify
+
+    notify()
 
 
 class ChainedSecretsReader:

@@ -223,7 +223,8 @@ class BaseOperator(AbstractOperator):
         self.weight_rule = weight_rule  # type: ignore[assignment]
         check_scheduling_args(self)
         self.queue = queue
-        self.depends_on_past = depends_on_past
+        # As in Airflow, waiting for the previous run's downstream implies depending on it.
+        self.depends_on_past = depends_on_past or wait_for_downstream
         self.wait_for_downstream = wait_for_downstream
         self.ignore_first_depends_on_past = ignore_first_depends_on_past
         self.do_xcom_push = do_xcom_push

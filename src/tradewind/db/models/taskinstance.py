@@ -73,7 +73,8 @@ class TaskInstance(_TaskInstanceColumns, Base):
         ForeignKeyConstraint(
             ["dag_id", "run_id"], ["dag_run.dag_id", "dag_run.run_id"], ondelete="CASCADE"
         ),
-        Index(None, "dag_id", "run_id", "state"),
+        # Covers the scheduler's per-pass check of a run's rows (state, try, map index).
+        Index(None, "dag_id", "run_id", "state", "try_number", "map_index"),
         Index(None, "state", "pool"),
         Index(None, "state", "queue"),
     )

@@ -6,7 +6,7 @@ its run goes back to ``queued`` so the scheduler picks it up again (as in Airflo
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
@@ -24,10 +24,13 @@ def clear_task_instances(
     *,
     run_id: str | None = None,
     only_failed: bool = False,
+    retries: Mapping[str, int] | None = None,
 ) -> int:
     """Clear the finished task instances of ``task_ids``; returns how many were cleared.
 
-    Instances still running are left alone (clearing them would run a try twice).
+    Instances still running are left alone (clearing them would run a try twice). With
+    ``retries`` (task id -> the task's retries), each cleared instance gets that many tries
+    again on top of those it used, as in Airflow.
     """
     wanted = {TaskInstanceState.FAILED.value, TaskInstanceState.UPSTREAM_FAILED.value}
     if not only_failed:
@@ -47,7 +50,15 @@ def clear_task_instances(
         moved = session.execute(
             update(TaskInstance)
             .where(TaskInstance.id == ti.id, TaskInstance.state == ti.state)
-            .values(state=None, end_date=None, next_retry_at=None, updated_at=now)
+            .values(
+                state=None,
+                end_date=None,
+                next_retry_at=None,
+                updated_at=now,
+                max_tries=ti.try_number + retries[ti.task_id]
+                if retries and ti.task_id in retries
+                else ti.max_tries,
+            )
             .execution_options(synchronize_session=False)
         ).rowcount  # type: ignore[attr-defined]
         if moved:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from tradewind.db.models import DagRun, TaskInstance
@@ -174,3 +174,33 @@ def task_instances_of(session: Session, dag_id: str, run_id: str) -> list[TaskIn
             .order_by(TaskInstance.task_id, TaskInstance.map_index)
         ).scalars()
     )
+
+
+_ACTIVE_RUNS = select(DagRun.id, DagRun.dag_id, DagRun.run_id, DagRun.state).where(
+    or_(DagRun.state == DagRunState.QUEUED.value, DagRun.state == DagRunState.RUNNING.value)
+)
+
+
+def active_runs(session: Session) -> tuple[set[int], set[tuple[str, str]]]:
+    """Ids of the queued runs, and ``(dag_id, run_id)`` of the running ones (the scheduler
+    asks every pass: one query on the ``state`` index)."""
+    queued: set[int] = set()
+    running: set[tuple[str, str]] = set()
+    for pk, dag_id, run_id, state in session.connection().execute(_ACTIVE_RUNS):
+        if state == DagRunState.QUEUED.value:
+            queued.add(pk)
+        else:
+            running.add((dag_id, run_id))
+    return queued, running
+
+
+_DECIDED = (
+    update(DagRun.__table__)  # type: ignore[arg-type]
+    .where(DagRun.id == bindparam("run_pk"))
+    .values(last_scheduling_decision=bindparam("at"))
+)
+
+
+def mark_decided(session: Session, run_pk: int, at: datetime) -> None:
+    """Record when the scheduler last made a decision in a run."""
+    session.connection().execute(_DECIDED, {"run_pk": run_pk, "at": at})

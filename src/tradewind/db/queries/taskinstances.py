@@ -8,15 +8,20 @@ nothing runs twice and nothing is lost when messages are repeated.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Row, Select, Table, Update, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from tradewind.db.models import TaskInstance, TaskInstanceHistory
 from tradewind.states import TaskInstanceState, check_transition
+
+#: Statements go to the table, not through the ORM's bulk-update machinery (a third of
+#: the cost of a scheduling pass went there): these functions never load or sync objects.
+_TABLE: Table = TaskInstance.__table__  # type: ignore[assignment]
 
 
 def _now() -> datetime:
@@ -31,20 +36,41 @@ def transition(
     new: TaskInstanceState,
     try_number: int | None = None,
     values: dict[str, Any] | None = None,
+    via: Sequence[TaskInstanceState] = (),
 ) -> bool:
     """Move one task instance from ``expected`` to ``new``; False if it was not in
-    ``expected`` (or not at ``try_number``). Raises if the move itself is illegal."""
-    check_transition(expected, new)
-    stmt = update(TaskInstance).where(TaskInstance.id == ti_id)
-    if expected is None:
-        stmt = stmt.where(TaskInstance.state.is_(None))
-    else:
-        stmt = stmt.where(TaskInstance.state == expected.value)
+    ``expected`` (or not at ``try_number``). Raises if the move itself is illegal.
+
+    ``via`` are states the instance passes through on the way in the same transaction
+    (a try that started and ended between two scheduling passes goes ``queued -> running
+    -> success``): each step must be legal; one compare-and-set writes them all.
+    """
+    current = expected
+    for step in (*via, new):
+        check_transition(current, step)
+        current = step
+    values = values or {}
+    stmt = _transition_statement(expected is None, try_number is not None, tuple(values))
+    params = {f"v_{name}": value for name, value in values.items()}
+    params.update(w_id=ti_id, v_state=new.value, v_updated_at=_now())
+    if expected is not None:
+        params["w_state"] = expected.value
     if try_number is not None:
-        stmt = stmt.where(TaskInstance.try_number == try_number)
-    stmt = stmt.values(state=new.value, updated_at=_now(), **(values or {}))
-    result = session.execute(stmt.execution_options(synchronize_session=False))
-    return int(result.rowcount) == 1  # type: ignore[attr-defined]
+        params["w_try"] = try_number
+    result = session.connection().execute(stmt, params)
+    return int(result.rowcount) == 1
+
+
+@functools.cache
+def _transition_statement(from_none: bool, with_try: bool, columns: tuple[str, ...]) -> Update:
+    """The compare-and-set ``UPDATE`` of one shape, built once: the scheduler runs a few
+    of them per finished try, and building a statement costs more than running it."""
+    c = _TABLE.c
+    stmt = update(_TABLE).where(c.id == bindparam("w_id"))
+    stmt = stmt.where(c.state.is_(None) if from_none else c.state == bindparam("w_state"))
+    if with_try:
+        stmt = stmt.where(c.try_number == bindparam("w_try"))
+    return stmt.values({name: bindparam(f"v_{name}") for name in ("state", "updated_at", *columns)})
 
 
 def transition_many(
@@ -60,14 +86,13 @@ def transition_many(
     if not ids:
         return 0
     check_transition(expected, new)
-    stmt = update(TaskInstance).where(TaskInstance.id.in_(ids))
+    stmt = update(_TABLE).where(_TABLE.c.id.in_(ids))
     if expected is None:
         stmt = stmt.where(TaskInstance.state.is_(None))
     else:
         stmt = stmt.where(TaskInstance.state == expected.value)
     stmt = stmt.values(state=new.value, updated_at=_now(), **(values or {}))
-    result = session.execute(stmt.execution_options(synchronize_session=False))
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
 
 
 _HISTORY_COLUMNS = [
@@ -93,20 +118,27 @@ def get(session: Session, ti_id: str) -> TaskInstance | None:
     return session.get(TaskInstance, ti_id)
 
 
-def mark_queued(session: Session, ti_id: str, *, job_id: int | None = None) -> int | None:
+def mark_queued(
+    session: Session, ti_id: str, *, job_id: int | None = None, try_number: int | None = None
+) -> int | None:
     """``scheduled -> queued`` starting a new try: the try number goes up by one. Returns
-    the new try number, or None if the task instance was not scheduled any more. (A try
-    that ends ``up_for_retry`` is archived when it ends.)"""
-    ti = session.get(TaskInstance, ti_id)
-    if ti is None or ti.state != TaskInstanceState.SCHEDULED.value:
-        return None
-    new_try = ti.try_number + 1
+    the new try number, or None if the task instance was not scheduled (at ``try_number``,
+    when given) any more. (A try that ends ``up_for_retry`` is archived when it ends.)"""
+    if try_number is None:
+        try_number = session.execute(
+            select(_TABLE.c.try_number).where(
+                _TABLE.c.id == ti_id, _TABLE.c.state == TaskInstanceState.SCHEDULED.value
+            )
+        ).scalar()
+        if try_number is None:
+            return None
+    new_try = try_number + 1
     moved = transition(
         session,
         ti_id,
         expected=TaskInstanceState.SCHEDULED,
         new=TaskInstanceState.QUEUED,
-        try_number=ti.try_number,
+        try_number=try_number,
         values={
             "try_number": new_try,
             "queued_dttm": _now(),
@@ -117,5 +149,78 @@ def mark_queued(session: Session, ti_id: str, *, job_id: int | None = None) -> i
             "next_retry_at": None,
         },
     )
-    session.expire(ti)
     return new_try if moved else None
+
+
+def queue_candidates(session: Session, limit: int, offset: int = 0) -> Sequence[Row[Any]]:
+    """``scheduled`` task instances of running runs of unpaused DAGs, in Airflow's queueing
+    order (priority, the run's ``run_after``, map index), at most ``limit`` from ``offset``;
+    each row has what queueing and the workload need of the instance, its run and its DAG."""
+    return session.connection().execute(_candidates_statement(limit, offset)).all()
+
+
+@functools.lru_cache(maxsize=64)
+def _candidates_statement(limit: int, offset: int) -> Select[Any]:
+    from tradewind.db.models import DagCode, DagModel, DagRun
+
+    ti = _TABLE.c
+    return (
+        select(
+            ti.id,
+            ti.dag_id,
+            ti.run_id,
+            ti.task_id,
+            ti.map_index,
+            ti.try_number,
+            ti.max_tries,
+            ti.priority_weight,
+            ti.pool,
+            ti.pool_slots,
+            ti.queue,
+            DagRun.id.label("run_pk"),
+            DagRun.run_after,
+            DagRun.dag_version_id,
+            DagModel.max_active_tasks,
+            DagModel.fileloc,
+            DagCode.source_code_hash,
+        )
+        .join(DagRun, (DagRun.dag_id == ti.dag_id) & (DagRun.run_id == ti.run_id))
+        .join(DagModel, DagModel.dag_id == ti.dag_id)
+        .outerjoin(DagCode, DagCode.dag_id == ti.dag_id)
+        .where(
+            ti.state == TaskInstanceState.SCHEDULED.value,
+            DagRun.state == "running",
+            DagModel.is_paused.is_(False),
+        )
+        .order_by(ti.priority_weight.desc(), DagRun.run_after, ti.map_index, ti.id)
+        .limit(limit)
+        .offset(offset)
+    )
+
+
+_ACTIVE = (
+    select(
+        _TABLE.c.dag_id,
+        _TABLE.c.run_id,
+        _TABLE.c.task_id,
+        _TABLE.c.pool,
+        func.count(),
+        func.sum(_TABLE.c.pool_slots),
+    )
+    .where(
+        or_(
+            _TABLE.c.state == TaskInstanceState.QUEUED.value,
+            _TABLE.c.state == TaskInstanceState.RUNNING.value,
+        )
+    )
+    .group_by(_TABLE.c.dag_id, _TABLE.c.run_id, _TABLE.c.task_id, _TABLE.c.pool)
+)
+
+
+def active_tries(session: Session) -> list[tuple[str, str, str, str, int, int]]:
+    """Task instances holding slots now (queued or running): ``(dag_id, run_id, task_id,
+    pool, how many, pool slots they take)``."""
+    return [
+        (dag_id, run_id, task_id, pool, int(n), int(slots or 0))
+        for dag_id, run_id, task_id, pool, n, slots in session.connection().execute(_ACTIVE)
+    ]

@@ -1,7 +1,10 @@
 """XCom rows in the metadata DB: encoded values keyed by task instance and key.
 
 This is what serves workers' XCom requests in the service (they never hold DB credentials:
-the executor asks on their behalf). Values are encoded with the typed JSON codec.
+the executor asks on their behalf). Values are encoded with the typed JSON codec. Each
+function takes a session or a plain connection: the worker services answer every request
+of a try on one kept connection, and the statements are built once (a try makes a few of
+these calls, and building a statement costs more than running it).
 """
 
 from __future__ import annotations
@@ -9,71 +12,86 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from tradewind.db.models import XComRow
 from tradewind.serialization.codec import decode, encode
 from tradewind.xcom.base import XComKey
 
+Bind = Session | Connection
 
-def set_value(session: Session, key: XComKey, value: Any) -> None:
+_TABLE: Table = XComRow.__table__  # type: ignore[assignment]
+_C = _TABLE.c
+_OF_TRY = (
+    (_C.dag_id == bindparam("w_dag_id"))
+    & (_C.run_id == bindparam("w_run_id"))
+    & (_C.task_id == bindparam("w_task_id"))
+    & (_C.map_index == bindparam("w_map_index"))
+)
+_OF_KEY = _OF_TRY & (_C.key == bindparam("w_key"))
+_GET = select(_C.value).where(_OF_KEY)
+_UPDATE = update(_TABLE).where(_OF_KEY).values(value=bindparam("v"), timestamp=bindparam("t"))
+_INSERT = insert(_TABLE)
+_GET_ALL = (
+    select(_C.map_index, _C.value)
+    .where(
+        (_C.dag_id == bindparam("w_dag_id"))
+        & (_C.run_id == bindparam("w_run_id"))
+        & (_C.task_id == bindparam("w_task_id"))
+        & (_C.key == bindparam("w_key"))
+    )
+    .order_by(_C.map_index)
+)
+_ANY_OF_TRY = select(_C.key).where(_OF_TRY).limit(1)
+_DELETE = delete(_TABLE).where(_OF_TRY)
+
+
+def _key(key: XComKey) -> dict[str, Any]:
+    return {
+        "w_dag_id": key.dag_id,
+        "w_run_id": key.run_id,
+        "w_task_id": key.task_id,
+        "w_map_index": key.map_index,
+        "w_key": key.key,
+    }
+
+
+def set_value(bind: Bind, key: XComKey, value: Any) -> None:
     """Store (or replace) one value."""
-    data = encode(value).encode()
-    row = session.get(XComRow, (key.dag_id, key.run_id, key.task_id, key.map_index, key.key))
-    if row is None:
-        session.add(
-            XComRow(
-                dag_id=key.dag_id,
-                run_id=key.run_id,
-                task_id=key.task_id,
-                map_index=key.map_index,
-                key=key.key,
-                value=data,
-                timestamp=datetime.now(UTC),
-            )
-        )
-    else:
-        row.value = data
-        row.timestamp = datetime.now(UTC)
-    session.flush()
+    data, now = encode(value).encode(), datetime.now(UTC)
+    if bind.execute(_UPDATE, {**_key(key), "v": data, "t": now}).rowcount == 0:  # type: ignore[attr-defined]
+        row = {name[2:]: value for name, value in _key(key).items()}
+        bind.execute(_INSERT, {**row, "value": data, "timestamp": now})
 
 
-def get_value(session: Session, key: XComKey) -> Any:
+def get_value(bind: Bind, key: XComKey) -> Any:
     """The value; ``KeyError`` when nothing was pushed."""
-    row = session.get(XComRow, (key.dag_id, key.run_id, key.task_id, key.map_index, key.key))
-    if row is None:
+    data = bind.execute(_GET, _key(key)).scalar()
+    if data is None:
         raise KeyError(key)
-    return decode(row.value)
+    return decode(data)
 
 
-def get_all(
-    session: Session, dag_id: str, run_id: str, task_id: str, key: str
-) -> list[tuple[int, Any]]:
+def get_all(bind: Bind, dag_id: str, run_id: str, task_id: str, key: str) -> list[tuple[int, Any]]:
     """Every map index's value for ``key``, by map index."""
-    rows = session.execute(
-        select(XComRow.map_index, XComRow.value)
-        .where(
-            XComRow.dag_id == dag_id,
-            XComRow.run_id == run_id,
-            XComRow.task_id == task_id,
-            XComRow.key == key,
-        )
-        .order_by(XComRow.map_index)
+    rows = bind.execute(
+        _GET_ALL, {"w_dag_id": dag_id, "w_run_id": run_id, "w_task_id": task_id, "w_key": key}
     ).all()
     return [(int(i), decode(v)) for i, v in rows]
 
 
-def clear(session: Session, dag_id: str, run_id: str, task_id: str, map_index: int) -> None:
-    """Remove what one task instance pushed (before it runs again)."""
-    session.execute(
-        delete(XComRow).where(
-            XComRow.dag_id == dag_id,
-            XComRow.run_id == run_id,
-            XComRow.task_id == task_id,
-            XComRow.map_index == map_index,
-        )
-    )
+def clear(bind: Bind, dag_id: str, run_id: str, task_id: str, map_index: int) -> None:
+    """Remove what one task instance pushed (before it runs again). Looks first: a first
+    try has nothing to remove, and a read takes no write lock (SQLite has one writer)."""
+    params = {
+        "w_dag_id": dag_id,
+        "w_run_id": run_id,
+        "w_task_id": task_id,
+        "w_map_index": map_index,
+    }
+    if bind.execute(_ANY_OF_TRY, params).first() is not None:
+        bind.execute(_DELETE, params)
 
 
 def pushed_counts(
