@@ -34,6 +34,7 @@ from tradewind.exceptions import (
     ParamValidationError,
 )
 from tradewind.sdk.abstractoperator import AbstractOperator, validate_id
+from tradewind.sdk.graph import TaskGraph
 from tradewind.sdk.params import ParamsDict
 
 if TYPE_CHECKING:
@@ -108,7 +109,7 @@ def _aware(value: datetime | None, name: str, dag_id: str) -> datetime | None:
     return localize(value, zone).astimezone(zone)
 
 
-class DAG:
+class DAG(TaskGraph[AbstractOperator]):
     """A directed acyclic graph of tasks, with the schedule and defaults they share.
 
     Arguments and defaults follow Airflow 3 (``catchup=False``, ``max_active_tasks=16``,
@@ -257,46 +258,8 @@ class DAG:
         for t in tasks:
             self.add_task(t)
 
-    @property
-    def tasks(self) -> list[AbstractOperator]:
-        return list(self.task_dict.values())
-
-    @property
-    def task_ids(self) -> list[str]:
-        return list(self.task_dict)
-
-    def get_task(self, task_id: str) -> AbstractOperator:
-        try:
-            return self.task_dict[task_id]
-        except KeyError:
-            raise KeyError(f"task {task_id!r} not found in DAG {self.dag_id!r}") from None
-
-    def has_task(self, task_id: str) -> bool:
-        return task_id in self.task_dict
-
-    @property
-    def roots(self) -> list[AbstractOperator]:
-        return [t for t in self.task_dict.values() if not t.upstream_task_ids]
-
-    @property
-    def leaves(self) -> list[AbstractOperator]:
-        return [t for t in self.task_dict.values() if not t.downstream_task_ids]
-
-    def topological_sort(self) -> list[AbstractOperator]:
-        """Tasks ordered so that each comes after all of its upstream tasks."""
-        indegree = {tid: len(t.upstream_task_ids) for tid, t in self.task_dict.items()}
-        ready = [tid for tid, n in indegree.items() if n == 0]
-        order: list[AbstractOperator] = []
-        while ready:
-            tid = ready.pop(0)
-            order.append(self.task_dict[tid])
-            for down in sorted(self.task_dict[tid].downstream_task_ids):
-                indegree[down] -= 1
-                if indegree[down] == 0:
-                    ready.append(down)
-        if len(order) != len(self.task_dict):
-            raise DagCycleError(self._describe_cycle())
-        return order
+    def _cycle_error(self) -> Exception:
+        return DagCycleError(self._describe_cycle())
 
     def _describe_cycle(self) -> str:
         """The first cycle found, as ``a >> b >> a`` (iterative: long chains are fine)."""

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from tradewind.sdk.graph import TaskGraph
 from tradewind.sdk.trigger_rule import TriggerRule, WeightRule
 from tradewind.serialization.schema import FORMAT_VERSION, JsonDict, SerializationError
 
@@ -210,7 +211,7 @@ class SerializedTaskGroup:
         return f"<SerializedTaskGroup: {self.group_id}>"
 
 
-class SerializedDAG:
+class SerializedDAG(TaskGraph[SerializedTask]):
     """A DAG read back from its serialized JSON; build one with :meth:`from_dict`."""
 
     def __init__(self, data: JsonDict) -> None:
@@ -273,46 +274,8 @@ class SerializedDAG:
             ) from None
 
     # -- the SDK DAG's reading API -------------------------------------------------------------
-    @property
-    def tasks(self) -> list[SerializedTask]:
-        return list(self.task_dict.values())
-
-    @property
-    def task_ids(self) -> list[str]:
-        return list(self.task_dict)
-
-    def get_task(self, task_id: str) -> SerializedTask:
-        try:
-            return self.task_dict[task_id]
-        except KeyError:
-            raise KeyError(f"task {task_id!r} not found in DAG {self.dag_id!r}") from None
-
-    def has_task(self, task_id: str) -> bool:
-        return task_id in self.task_dict
-
-    @property
-    def roots(self) -> list[SerializedTask]:
-        return [t for t in self.task_dict.values() if not t.upstream_task_ids]
-
-    @property
-    def leaves(self) -> list[SerializedTask]:
-        return [t for t in self.task_dict.values() if not t.downstream_task_ids]
-
-    def topological_sort(self) -> list[SerializedTask]:
-        """Tasks ordered so that each comes after all of its upstream tasks."""
-        indegree = {tid: len(t.upstream_task_ids) for tid, t in self.task_dict.items()}
-        ready = [tid for tid, n in indegree.items() if n == 0]
-        order: list[SerializedTask] = []
-        while ready:
-            tid = ready.pop(0)
-            order.append(self.task_dict[tid])
-            for down in sorted(self.task_dict[tid].downstream_task_ids):
-                indegree[down] -= 1
-                if indegree[down] == 0:
-                    ready.append(down)
-        if len(order) != len(self.task_dict):
-            raise SerializationError(f"serialized DAG {self.dag_id!r} has a cycle")
-        return order
+    def _cycle_error(self) -> Exception:
+        return SerializationError(f"serialized DAG {self.dag_id!r} has a cycle")
 
     @property
     def task_group_dict(self) -> dict[str, SerializedTaskGroup]:
