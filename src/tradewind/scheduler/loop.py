@@ -20,6 +20,7 @@ Several schedulers may run against PostgreSQL: runs and DAGs are taken with
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -30,7 +31,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from tradewind.db.dialects import for_update_skip_locked
@@ -59,6 +61,11 @@ SWEEP_SECONDS = 1.0
 HEARTBEAT_SECONDS = 1.0
 #: Longest a try's start waits to be recorded when nothing else needs a pass.
 HOLD_SECONDS = 0.05
+#: Longest events wait for a pass while the executor still has a queued try waiting.
+BATCH_SECONDS = 0.003
+#: While executor events keep the loop busy, how often it reads which runs are queued and
+#: running (new runs from elsewhere start within this time; at once in any other pass).
+RUNS_SECONDS = 0.05
 
 #: Pages of queueing candidates read in one pass at most (when the best are held back).
 QUEUE_PAGES = 8
@@ -135,6 +142,9 @@ class Scheduler:
         #: Each running run's data for workloads.
         self._run_data: dict[RunKey, RunData] = {}
         self._run_query: Any = None
+        self._conn: Connection | None = None
+        #: When the queued and running runs were last read.
+        self._runs_read_at = float("-inf")
         self._swept_at = float("-inf")
         self._sweep_requested = False
         self._heartbeat_at = float("-inf")
@@ -191,6 +201,7 @@ class Scheduler:
 
     def stop(self, timeout: float | None = 30) -> None:
         self.executor.end(timeout)
+        self._close_connection()
         self._drain_events()
         if self.job_id is not None:
             with Session(self.engine) as session, session.begin():
@@ -224,25 +235,28 @@ class Scheduler:
         for event in events:
             if isinstance(event, TaskStartedEvent) and event_key(event) in self._in_flight:
                 self._in_flight[event_key(event)] = True
-        if events and not sweep and self._may_hold(events, now, clock):
-            # Only tries starting, and nothing to queue: record them with the next pass
-            # (usually with their outcome, in one compare-and-set), within HOLD_SECONDS.
+        hold = self._hold_for(events, now, clock) if events and not sweep else 0.0
+        if hold > 0:
             self._held, self._held_since = events, min(self._held_since, clock)
-            return max(0.001, HOLD_SECONDS - (clock - self._held_since))
+            return hold
         self._held_since = float("inf")
         taken: list[tuple[RunKey, list[tuple[str, _Outcome]]]] = []
         try:
-            with Session(self.engine) as session, session.begin():
+            with self._session() as session, session.begin():
                 self._record_events(session, events)
                 self._concurrency = max(self._concurrency, sum(self._in_flight.values()))
                 if sweep:
                     self._create_scheduled_runs(session, now)
-                queued, running = dagruns.active_runs(session)
-                if sweep or self._run_ended or not queued <= self._queued_seen:
-                    # New queued runs, or a run ended (a slot under max_active_runs).
-                    self._start_queued_runs(session, now)
-                    running = dagruns.active_runs(session)[1]  # with the runs just started
-                self._queued_seen, self._run_ended = queued, False
+                running = self._running
+                busy = events and clock - self._runs_read_at < RUNS_SECONDS
+                if sweep or self._run_ended or not busy:
+                    queued, running = dagruns.active_runs(session)
+                    self._runs_read_at = clock
+                    if sweep or self._run_ended or not queued <= self._queued_seen:
+                        # New queued runs, or a run ended (a slot under max_active_runs).
+                        self._start_queued_runs(session, now)
+                        running = dagruns.active_runs(session)[1]  # with the runs just started
+                    self._queued_seen, self._run_ended = queued, False
                 self._schedule_running_runs(session, now, running, sweep, taken)
                 workloads = self._queue_ready(session, now)
                 if clock - self._heartbeat_at >= HEARTBEAT_SECONDS and self.job_id is not None:
@@ -250,18 +264,23 @@ class Scheduler:
                         update(Job).where(Job.id == self.job_id).values(latest_heartbeat=now)
                     )
                     self._heartbeat_at = clock
+        except DBAPIError as err:
+            self._undo(taken)
+            if not err.connection_invalidated:
+                raise
+            # The database went away (a restart): nothing was written; try again soon.
+            log.warning("the scheduler lost its database connection: %s", err)
+            self._close_connection()
+            return 0.5
         except BaseException:
-            # Nothing of this pass was written: keep its outcomes, trust no snapshot.
-            for key, outcomes in taken:
-                self._pending[key][:0] = outcomes
-            self._snapshots.clear()
-            self._sweep_requested = True
+            self._undo(taken)
             raise
         if sweep:
             self._swept_at, self._sweep_requested = clock, False
             self._pool_sizes = self._page = None
         for workload in workloads:
             self.executor.queue_workload(workload)
+            self._in_flight[workload.key] = False
         self.executor.heartbeat()
         if self._dirty:
             return 0.01  # runs another scheduler held, or whose snapshot failed: soon again
@@ -271,18 +290,47 @@ class Scheduler:
             wait = min(wait, max(0.0, (due - _now()).total_seconds()))
         return wait
 
+    def _undo(self, taken: list[tuple[RunKey, list[tuple[str, _Outcome]]]]) -> None:
+        """A pass failed and nothing of it was written: keep its outcomes, trust no snapshot
+        and no candidate page, and look at everything next time."""
+        for key, outcomes in taken:
+            self._pending[key][:0] = outcomes
+        self._snapshots.clear()
+        self._page = None
+        self._sweep_requested = True
+
+    def _session(self) -> Session:
+        """A session on the connection the loop keeps: taking one from the pool for every
+        pass costs a round trip on PostgreSQL (the pool pings it)."""
+        if self._conn is None or self._conn.closed or self._conn.invalidated:
+            self._conn = self.engine.connect()
+        return Session(bind=self._conn)
+
+    def _close_connection(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
+
     # -- events ------------------------------------------------------------------------
-    def _may_hold(self, events: list[Event], now: datetime, clock: float) -> bool:
-        """Whether a pass for ``events`` can wait: all are tries starting, no run needs a
-        look, the executor needs no more work, and the first was held not long ago."""
-        return (
-            all(isinstance(e, TaskStartedEvent) for e in events)
-            and not self._dirty
-            and not self._watch
-            and not any(at <= now for at in self._retry_at.values())
-            and self._queue_budget() <= 0
-            and clock - min(self._held_since, clock) < HOLD_SECONDS
-        )
+    def _hold_for(self, events: list[Event], now: datetime, clock: float) -> float:
+        """How long ``events`` may wait for a pass (0: handle them now).
+
+        Only tries starting, with nothing to queue: up to :data:`HOLD_SECONDS` (they are
+        then usually recorded with their outcome, in one compare-and-set). Any events while
+        a try this scheduler queued still waits in the executor (no worker is about to
+        idle): up to :data:`BATCH_SECONDS`, so one pass handles more of them. Never while a
+        run needs a look anyway.
+        """
+        if self._dirty or self._watch or any(at <= now for at in self._retry_at.values()):
+            return 0.0
+        age = clock - min(self._held_since, clock)
+        if not all(self._in_flight.values()) and age < BATCH_SECONDS:
+            return BATCH_SECONDS - age
+        starting = all(isinstance(e, TaskStartedEvent) for e in events)
+        if starting and self._queue_budget() <= 0 and age < HOLD_SECONDS:
+            return HOLD_SECONDS - age
+        return 0.0
 
     def _queue_budget(self) -> int:
         """How many tries to queue now: free executor slots, or as many as keep one try
@@ -673,7 +721,6 @@ class Scheduler:
             run = self._run_data.get(key) or self._read_run_data(session, key, row.run_pk)
             if run is not None:
                 workloads.append(self._workload(row, run, try_number))
-                self._in_flight[(row.id, try_number)] = False
         return workloads
 
     def _read_page(self, session: Session, size: int, offset: int) -> list[Any]:
