@@ -247,13 +247,10 @@ def delete(args: argparse.Namespace) -> int:
 
 @handles_errors
 def list_(args: argparse.Namespace) -> int:
-    from tradewind.cli.common import CommandError
+    from tradewind.cli.metadb import check_value_flags
     from tradewind.cli.output import print_rows
 
-    if (args.hide_sensitive or args.show_secrets) and not args.show_values:
-        raise CommandError("--hide-sensitive and --show-secrets go with --show-values")
-    if args.hide_sensitive and args.show_secrets:
-        raise CommandError("give one of --hide-sensitive and --show-secrets")
+    check_value_flags(args)
     if not args.show_values:
         from tradewind.db.queries.connections import list_connection_types
 

@@ -123,3 +123,13 @@ def handles_errors(handler: Handler) -> Handler:
             return code
 
     return run
+
+
+def check_value_flags(args: argparse.Namespace) -> None:
+    """``list --show-values [--hide-sensitive | --show-secrets]`` (variables, connections)."""
+    from tradewind.cli.common import CommandError
+
+    if (args.hide_sensitive or args.show_secrets) and not args.show_values:
+        raise CommandError("--hide-sensitive and --show-secrets go with --show-values")
+    if args.hide_sensitive and args.show_secrets:
+        raise CommandError("give one of --hide-sensitive and --show-secrets")
