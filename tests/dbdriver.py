@@ -19,6 +19,7 @@ from tradewind.dag_processing.loader import load_dag_file
 from tradewind.db.models import DagModel, DagRun, TaskInstance
 from tradewind.db.queries import dagruns
 from tradewind.db.queries import taskinstances as ti_queries
+from tradewind.execution.client import ServicesClient
 from tradewind.execution.runner import run_task_try
 from tradewind.execution.runtime import DagRunInfo
 from tradewind.executors.workload import ExecuteTask, TaskOutcomeEvent, TaskStartedEvent
@@ -72,7 +73,7 @@ def drive(engine: Engine, dag: Any) -> tuple[str, dict[str, str | None]]:
             outcome = run_task_try(
                 dag.task_dict[tid],
                 info,
-                client=services,
+                client=ServicesClient(services),
                 map_index=mi,
                 try_number=try_number,
                 mapped_upstreams=mapped,
@@ -127,7 +128,7 @@ class SyncExecutor:
         out = run_task_try(
             task,
             info,
-            client=self.services,
+            client=ServicesClient(self.services),
             map_index=w.map_index,
             try_number=w.try_number,
             mapped_upstreams=frozenset(t for t, op in dag.task_dict.items() if op.is_mapped),

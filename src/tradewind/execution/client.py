@@ -13,12 +13,19 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from tradewind.exceptions import TradewindFailException
-from tradewind.executors.base import DagRunAlreadyExists
+from tradewind.executors.base import DagRunAlreadyExists, WorkerServices
 from tradewind.sdk.connection import Connection
 from tradewind.sdk.secrets_access import EnvSecretsReader, SecretsReader
+from tradewind.serialization import codec
 from tradewind.xcom.base import XComBackend, XComKey
 
-__all__ = ["DagRunAlreadyExists", "ExecutionClient", "InProcessClient", "TriggeredRun"]
+__all__ = [
+    "DagRunAlreadyExists",
+    "ExecutionClient",
+    "InProcessClient",
+    "ServicesClient",
+    "TriggeredRun",
+]
 
 log = logging.getLogger("tradewind.task")
 
@@ -157,3 +164,56 @@ class InProcessClient:
             "triggered DAG is recorded but never run. Set wait_for_completion=False to test "
             "this DAG alone, test the target DAG on its own, or run the service."
         )
+
+
+class ServicesClient:
+    """An execution client over :class:`~tradewind.executors.base.WorkerServices` in this
+    process (the inline executor, tests): XCom values are encoded and decoded here, as a
+    worker's task process does over its pipe.
+
+    >>> from tradewind.executors.memory_services import MemoryWorkerServices
+    >>> client = ServicesClient(MemoryWorkerServices())
+    >>> client.xcom_set(XComKey("d", "r", "t", -1, "k"), (1, 2))
+    >>> client.xcom_get(XComKey("d", "r", "t", -1, "k"))
+    (1, 2)
+    """
+
+    def __init__(self, services: WorkerServices) -> None:
+        self.services = services
+
+    def xcom_set(self, key: XComKey, value: Any) -> None:
+        self.services.xcom_set_encoded(key, codec.encode(value))
+
+    def xcom_get(self, key: XComKey) -> Any:
+        return codec.decode(self.services.xcom_get_encoded(key))
+
+    def xcom_get_all(
+        self, dag_id: str, run_id: str, task_id: str, key: str
+    ) -> list[tuple[int, Any]]:
+        rows = self.services.xcom_get_all_encoded(dag_id, run_id, task_id, key)
+        return [(i, codec.decode(v)) for i, v in rows]
+
+    def xcom_clear(self, dag_id: str, run_id: str, task_id: str, map_index: int) -> None:
+        self.services.xcom_clear(dag_id, run_id, task_id, map_index)
+
+    def get_variable(self, key: str) -> str | None:
+        return self.services.get_variable(key)
+
+    def get_connection(self, conn_id: str) -> Connection | None:
+        return self.services.get_connection(conn_id)
+
+    def trigger_dag_run(
+        self,
+        dag_id: str,
+        run_id: str,
+        conf: dict[str, Any] | None,
+        logical_date: datetime | None,
+        reset_dag_run: bool,
+        note: str | None,
+    ) -> str:
+        return self.services.trigger_dag_run(
+            dag_id, run_id, conf, logical_date, reset_dag_run, note
+        )
+
+    def get_dag_run_state(self, dag_id: str, run_id: str) -> str | None:
+        return self.services.get_dag_run_state(dag_id, run_id)

@@ -18,7 +18,7 @@ Who sends what:
 >>> a, b = socket.socketpair()
 >>> send_frame(a, Cancel(ti_id="x"))
 >>> FrameReader(b).read_blocking()
-Cancel(type='Cancel', version=1, ti_id='x')
+Cancel(version=1, ti_id='x')
 >>> a.close(); b.close()
 """
 
@@ -26,11 +26,17 @@ from __future__ import annotations
 
 import socket
 import struct
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+import msgspec
 
-from tradewind.executors.workload import ExecuteTask, TaskOutcomeEvent, TaskStartedEvent
+from tradewind.executors.workload import (
+    ExecuteTask,
+    Message,
+    TaskOutcomeEvent,
+    TaskStartedEvent,
+    encode_message,
+)
 
 #: The worker protocol's version; a worker announces it in :class:`WorkerReady`.
 PROTOCOL = 1
@@ -41,10 +47,6 @@ _HEADER = struct.Struct(">I")
 
 class FrameError(Exception):
     """A malformed, oversize or unexpected frame: the connection cannot be trusted further."""
-
-
-class FrameModel(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 ServiceOp = Literal[
@@ -59,14 +61,21 @@ ServiceOp = Literal[
 ]
 
 
-class ServiceRequest(FrameModel):
-    """A running task asks the scheduler side for something (see ``WorkerServices``)."""
+#: JSON ``null``, the default of the raw fields below.
+NULL = msgspec.Raw(b"null")
 
-    type: Literal["ServiceRequest"] = "ServiceRequest"
+
+class ServiceRequest(Message, frozen=True, kw_only=True, tag="ServiceRequest"):
+    """A running task asks the scheduler side for something (see ``WorkerServices``).
+
+    ``value`` is the XCom value of ``xcom_set``, already in the codec's JSON: it is stored as
+    it came, never decoded on the way."""
+
     version: Literal[1] = 1
     id: int
     op: ServiceOp
     args: dict[str, Any]
+    value: msgspec.Raw = NULL
 
 
 ErrorKind = Literal[
@@ -74,47 +83,45 @@ ErrorKind = Literal[
 ]
 
 
-class ServiceResponse(FrameModel):
-    """The answer to the :class:`ServiceRequest` with the same ``id``."""
+class ServiceResponse(Message, frozen=True, kw_only=True, tag="ServiceResponse"):
+    """The answer to the :class:`ServiceRequest` with the same ``id``.
 
-    type: Literal["ServiceResponse"] = "ServiceResponse"
+    ``value`` is JSON left undecoded until the task's client reads it: XCom values pass from
+    the database to the task in the codec's JSON, never decoded and encoded again between."""
+
     version: Literal[1] = 1
     id: int
     ok: bool
-    value: Any = None
+    value: msgspec.Raw = NULL
     error_kind: ErrorKind | None = None
     error: str | None = None
 
 
-class WorkerReady(FrameModel):
+class WorkerReady(Message, frozen=True, kw_only=True, tag="WorkerReady"):
     """A worker has imported what it needs and waits for work."""
 
-    type: Literal["WorkerReady"] = "WorkerReady"
     version: Literal[1] = 1
     protocol: int = PROTOCOL
     pid: int
 
 
-class WorkerHeartbeat(FrameModel):
+class WorkerHeartbeat(Message, frozen=True, kw_only=True, tag="WorkerHeartbeat"):
     """A busy worker is alive and so is its task process (sent every few seconds)."""
 
-    type: Literal["WorkerHeartbeat"] = "WorkerHeartbeat"
     version: Literal[1] = 1
     ti_id: str
 
 
-class Cancel(FrameModel):
+class Cancel(Message, frozen=True, kw_only=True, tag="Cancel"):
     """Kill the try of ``ti_id`` if this worker runs it."""
 
-    type: Literal["Cancel"] = "Cancel"
     version: Literal[1] = 1
     ti_id: str
 
 
-class Shutdown(FrameModel):
+class Shutdown(Message, frozen=True, kw_only=True, tag="Shutdown"):
     """Finish the current try, then exit."""
 
-    type: Literal["Shutdown"] = "Shutdown"
     version: Literal[1] = 1
 
 
@@ -129,11 +136,11 @@ Frame = (
     | Cancel
     | Shutdown
 )
-_adapter: TypeAdapter[Frame] = TypeAdapter(Annotated[Frame, Field(discriminator="type")])
+_decoder: msgspec.json.Decoder[Frame] = msgspec.json.Decoder(Frame)
 
 
-def encode_frame(frame: BaseModel) -> bytes:
-    body = frame.model_dump_json().encode()
+def encode_frame(frame: Message) -> bytes:
+    body = encode_message(frame)
     if len(body) > MAX_FRAME:
         raise FrameError(f"{frame.__class__.__name__} frame of {len(body)} bytes is too large")
     return _HEADER.pack(len(body)) + body
@@ -141,12 +148,12 @@ def encode_frame(frame: BaseModel) -> bytes:
 
 def decode_frame(body: bytes) -> Frame:
     try:
-        return _adapter.validate_json(body)
-    except ValueError as err:
+        return _decoder.decode(body)
+    except (msgspec.DecodeError, ValueError) as err:
         raise FrameError(f"invalid frame: {err}") from None
 
 
-def send_frame(sock: socket.socket, frame: BaseModel) -> None:
+def send_frame(sock: socket.socket, frame: Message) -> None:
     """Write one frame (blocking until the peer has room)."""
     sock.sendall(encode_frame(frame))
 

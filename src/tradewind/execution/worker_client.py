@@ -14,11 +14,19 @@ import socket
 from datetime import datetime
 from typing import Any
 
-from tradewind.execution.comms import FrameReader, ServiceOp, ServiceRequest, ServiceResponse
+import msgspec
+
+from tradewind.execution.comms import (
+    NULL,
+    FrameReader,
+    ServiceOp,
+    ServiceRequest,
+    ServiceResponse,
+)
 from tradewind.execution.comms import send_frame as _send
 from tradewind.executors.base import DagRunAlreadyExists
 from tradewind.sdk.connection import Connection
-from tradewind.serialization.codec import from_jsonable, to_jsonable
+from tradewind.serialization import codec
 from tradewind.xcom.base import XComKey
 
 _ERRORS: dict[str, type[Exception]] = {
@@ -52,10 +60,11 @@ class PipeClient:
         self.reader = FrameReader(sock)
         self._next_id = 0
 
-    def _call(self, op: ServiceOp, **args: Any) -> Any:
+    def _call_raw(self, op: ServiceOp, value: msgspec.Raw = NULL, **args: Any) -> bytes:
+        """The answer's value as JSON bytes, undecoded."""
         self._next_id += 1
         try:
-            _send(self.sock, ServiceRequest(id=self._next_id, op=op, args=args))
+            _send(self.sock, ServiceRequest(id=self._next_id, op=op, args=args, value=value))
             reply = self.reader.read_blocking()
         except (OSError, EOFError) as err:
             raise WorkerConnectionLost(f"lost the worker while asking for {op}: {err}") from None
@@ -64,19 +73,24 @@ class PipeClient:
         if not reply.ok:
             error = _ERRORS.get(reply.error_kind or "", RuntimeError)
             raise error(reply.error or f"{op} failed")
-        return reply.value
+        return bytes(reply.value)
+
+    def _call(self, op: ServiceOp, **args: Any) -> Any:
+        return msgspec.json.decode(self._call_raw(op, **args))
 
     def xcom_set(self, key: XComKey, value: Any) -> None:
-        self._call("xcom_set", **key_args(key), value=to_jsonable(value))
+        encoded = codec.encode(value).encode()  # fails here, in the task, if it cannot be stored
+        self._call_raw("xcom_set", msgspec.Raw(encoded), **key_args(key))
 
     def xcom_get(self, key: XComKey) -> Any:
-        return from_jsonable(self._call("xcom_get", **key_args(key)))
+        return codec.decode(self._call_raw("xcom_get", **key_args(key)))
 
     def xcom_get_all(
         self, dag_id: str, run_id: str, task_id: str, key: str
     ) -> list[tuple[int, Any]]:
-        rows = self._call("xcom_get_all", dag_id=dag_id, run_id=run_id, task_id=task_id, key=key)
-        return [(int(i), from_jsonable(v)) for i, v in rows]
+        raw = self._call_raw("xcom_get_all", dag_id=dag_id, run_id=run_id, task_id=task_id, key=key)
+        # [[map_index, value], ...]: the codec's walk only runs when a value has tagged types.
+        return [(int(i), v) for i, v in codec.decode(raw)]
 
     def xcom_clear(self, dag_id: str, run_id: str, task_id: str, map_index: int) -> None:
         self._call("xcom_clear", dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index)

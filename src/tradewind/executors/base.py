@@ -60,17 +60,23 @@ class DagRunAlreadyExists(TradewindException):
 
 @runtime_checkable
 class WorkerServices(Protocol):
-    """What the scheduler side serves to running tasks. Same methods as
-    :class:`~tradewind.execution.client.ExecutionClient`: ``xcom_get`` raises ``KeyError``
-    when nothing was pushed. Called from one executor thread at a time."""
+    """What the scheduler side serves to running tasks. Called from one executor thread at
+    a time.
 
-    def xcom_set(self, key: XComKey, value: Any) -> None: ...
+    XCom values come and go *encoded* (the typed JSON codec's text, see
+    :mod:`tradewind.serialization.codec`): the task encodes what it pushes and decodes what
+    it pulls, and the scheduler side only stores and returns text, so a value is never
+    decoded and encoded again on its way. ``xcom_get_encoded`` raises ``KeyError`` when
+    nothing was pushed.
+    """
 
-    def xcom_get(self, key: XComKey) -> Any: ...
+    def xcom_set_encoded(self, key: XComKey, data: str) -> None: ...
 
-    def xcom_get_all(
+    def xcom_get_encoded(self, key: XComKey) -> str: ...
+
+    def xcom_get_all_encoded(
         self, dag_id: str, run_id: str, task_id: str, key: str
-    ) -> list[tuple[int, Any]]: ...
+    ) -> list[tuple[int, str]]: ...
 
     def xcom_clear(self, dag_id: str, run_id: str, task_id: str, map_index: int) -> None: ...
 

@@ -18,6 +18,7 @@ import socket
 import traceback
 from datetime import UTC, datetime
 
+from tradewind.execution.client import ServicesClient
 from tradewind.execution.dag_cache import DagFileCache
 from tradewind.execution.runner import run_task_try
 from tradewind.execution.task_log import format_line
@@ -124,7 +125,7 @@ class InlineExecutor:
                 outcome = run_task_try(
                     task,
                     dag_run_info(w),
-                    client=self.services,
+                    client=ServicesClient(self.services),
                     map_index=w.map_index,
                     try_number=w.try_number,
                     log_sink=log.write_line,

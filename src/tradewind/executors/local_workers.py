@@ -19,10 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import BaseModel
-
 from tradewind.execution.comms import FrameReader, send_frame
-from tradewind.executors.workload import ExecuteTask
+from tradewind.executors.workload import ExecuteTask, Message
 
 # Workers import this same Tradewind, however this process found it (without changing the
 # PYTHONPATH their tasks' subprocesses would see).
@@ -75,7 +73,7 @@ class WorkerHandle:
             theirs.close()
         return cls(proc=proc, sock=ours, reader=FrameReader(ours))
 
-    def send(self, frame: BaseModel) -> None:
+    def send(self, frame: Message) -> None:
         send_frame(self.sock, frame)
 
     def kill(self) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 from tradewind.executors.base import DagRunAlreadyExists
 from tradewind.sdk.connection import Connection
 from tradewind.sdk.secrets_access import EnvSecretsReader
+from tradewind.serialization import codec
 from tradewind.xcom.base import XComBackend, XComKey
 from tradewind.xcom.memory import MemoryXComBackend
 
@@ -44,15 +45,23 @@ class MemoryWorkerServices:
         self._env = EnvSecretsReader()
 
     def xcom_set(self, key: XComKey, value: Any) -> None:
+        """Store a value (as a task's push would)."""
         self.xcom.set(key, value)
 
     def xcom_get(self, key: XComKey) -> Any:
+        """A stored value, decoded (``KeyError`` if none)."""
         return self.xcom.get(key)
 
-    def xcom_get_all(
+    def xcom_set_encoded(self, key: XComKey, data: str) -> None:
+        self.xcom.set(key, codec.decode(data))
+
+    def xcom_get_encoded(self, key: XComKey) -> str:
+        return codec.encode(self.xcom.get(key))
+
+    def xcom_get_all_encoded(
         self, dag_id: str, run_id: str, task_id: str, key: str
-    ) -> list[tuple[int, Any]]:
-        return self.xcom.get_all(dag_id, run_id, task_id, key)
+    ) -> list[tuple[int, str]]:
+        return [(i, codec.encode(v)) for i, v in self.xcom.get_all(dag_id, run_id, task_id, key)]
 
     def xcom_clear(self, dag_id: str, run_id: str, task_id: str, map_index: int) -> None:
         self.xcom.clear(dag_id, run_id, task_id, map_index)

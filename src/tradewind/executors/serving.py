@@ -9,8 +9,8 @@ does triggering: a task may trigger a run of any DAG and read any run's state.
 >>> from tradewind.execution.comms import ServiceRequest
 >>> owner = ("d", "r", "t", -1)
 >>> req = ServiceRequest(id=1, op="get_variable", args={"key": "missing"})
->>> answer(MemoryWorkerServices(), req, owner).value is None
-True
+>>> bytes(answer(MemoryWorkerServices(), req, owner).value)
+b'null'
 >>> bad = ServiceRequest(id=2, op="xcom_clear",
 ...     args={"dag_id": "d", "run_id": "r", "task_id": "other", "map_index": -1})
 >>> answer(MemoryWorkerServices(), bad, owner).error_kind
@@ -24,9 +24,10 @@ import logging
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from tradewind.execution.comms import ErrorKind, ServiceRequest, ServiceResponse
 from tradewind.executors.base import DagRunAlreadyExists, WorkerServices
-from tradewind.serialization.codec import from_jsonable, to_jsonable
 from tradewind.xcom.base import XComKey
 
 log = logging.getLogger(__name__)
@@ -51,19 +52,33 @@ def _check_owner(args: dict[str, Any], owner: Owner | None) -> None:
         raise PermissionError(f"a try of {owner} may not write XCom of {target}")
 
 
+def _encoded_value(raw: msgspec.Raw) -> str:
+    """The pushed value's text, checked to be one well-formed JSON value (a task cannot
+    store what no reader could parse); the codec's types are checked when it is read."""
+    text = bytes(raw).decode()
+    try:
+        msgspec.json.decode(text)
+    except msgspec.DecodeError as err:
+        raise ValueError(f"the pushed XCom value is not valid JSON: {err}") from None
+    return text
+
+
 def _serve(services: WorkerServices, req: ServiceRequest, owner: Owner | None) -> Any:
+    """The answer's value: a :class:`msgspec.Raw` (XCom text, passed on as it is stored) or
+    plain data."""
     args = req.args
     if req.op == "xcom_set":
         _check_owner(args, owner)
-        services.xcom_set(_key(args), from_jsonable(args["value"]))
+        services.xcom_set_encoded(_key(args), _encoded_value(req.value))
         return None
     if req.op == "xcom_get":
-        return to_jsonable(services.xcom_get(_key(args)))
+        return msgspec.Raw(services.xcom_get_encoded(_key(args)).encode())
     if req.op == "xcom_get_all":
-        rows = services.xcom_get_all(
+        rows = services.xcom_get_all_encoded(
             str(args["dag_id"]), str(args["run_id"]), str(args["task_id"]), str(args["key"])
         )
-        return [[i, to_jsonable(v)] for i, v in rows]
+        # [[map_index, value], ...] with each value's text spliced in as it is stored.
+        return msgspec.Raw(b"[" + b",".join(b"[%d,%s]" % (i, v.encode()) for i, v in rows) + b"]")
     if req.op == "xcom_clear":
         _check_owner(args, owner)
         services.xcom_clear(
@@ -102,7 +117,10 @@ def _trigger(services: WorkerServices, args: dict[str, Any]) -> str:
 def answer(services: WorkerServices, req: ServiceRequest, owner: Owner | None) -> ServiceResponse:
     """The response to ``req``; errors become an error response, never an exception."""
     try:
-        return ServiceResponse(id=req.id, ok=True, value=_serve(services, req, owner))
+        value = _serve(services, req, owner)
+        if not isinstance(value, msgspec.Raw):
+            value = msgspec.Raw(msgspec.json.encode(value))
+        return ServiceResponse(id=req.id, ok=True, value=value)
     except (KeyError, TypeError, ValueError, PermissionError, DagRunAlreadyExists) as err:
         kind = _kind_of(err)
         message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)

@@ -5,6 +5,10 @@ the imported module, keyed by ``dag_file_hash``), builds the task's context from
 reports through its executor. Every message is JSON with a ``type`` discriminator and a
 ``version``; a worker refuses a version it does not know rather than guess.
 
+Messages are :mod:`msgspec` structs: validated when decoded (unknown fields, wrong types, an
+unknown version and a datetime without a time zone are refused), and light enough that a
+warm worker (which forks for every try) carries little memory for them.
+
 >>> from datetime import datetime, timezone
 >>> t = datetime(2024, 1, 1, tzinfo=timezone.utc)
 >>> w = ExecuteTask.make(
@@ -14,28 +18,44 @@ reports through its executor. Every message is JSON with a ``type`` discriminato
 ... )
 >>> w.log_path
 'dag_id=etl/run_id=manual__1/task_id=load/attempt=1.log'
->>> ExecuteTask.model_validate_json(w.model_dump_json()) == w
+>>> decode_message(encode_message(w), ExecuteTask) == w
 True
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+import msgspec
 
 from tradewind.states import TaskInstanceState
 
 #: Bumped when a message changes incompatibly; workers refuse other versions.
 VERSION = 1
 
+#: A datetime that must carry a time zone (refused when decoded without one).
+AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 
-class _Message(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+M = TypeVar("M")
+
+MessageError = msgspec.ValidationError
+"""Raised when a message does not decode to its type (re-exported for callers)."""
 
 
-class RunData(_Message):
+class Message(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="type"
+):
+    """Base of every message: immutable, strict about fields, tagged with its ``type``."""
+
+
+def _check_aware(owner: str, **values: datetime | None) -> None:
+    for name, value in values.items():
+        if value is not None and value.utcoffset() is None:
+            raise ValueError(f"{owner}.{name} must carry a time zone, not {value!r}")
+
+
+class RunData(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The DAG run, as much as a task's context needs (``dag_run``, dates, ``conf``)."""
 
     logical_date: AwareDatetime | None
@@ -44,14 +64,23 @@ class RunData(_Message):
     run_after: AwareDatetime
     start_date: AwareDatetime | None = None
     run_type: str = "manual"
-    conf: dict[str, Any] = Field(default_factory=dict)
+    conf: dict[str, Any] = msgspec.field(default_factory=dict)
     triggered_by: str = "scheduler"
 
+    def __post_init__(self) -> None:
+        _check_aware(
+            "RunData",
+            logical_date=self.logical_date,
+            data_interval_start=self.data_interval_start,
+            data_interval_end=self.data_interval_end,
+            run_after=self.run_after,
+            start_date=self.start_date,
+        )
 
-class ExecuteTask(_Message):
+
+class ExecuteTask(Message, frozen=True, kw_only=True, tag="ExecuteTask"):
     """Run one try of one task instance."""
 
-    type: Literal["ExecuteTask"] = "ExecuteTask"
     version: Literal[1] = 1
     ti_id: str
     dag_id: str
@@ -97,10 +126,9 @@ class ExecuteTask(_Message):
         return cls(**fields)
 
 
-class TaskStartedEvent(_Message):
+class TaskStartedEvent(Message, frozen=True, kw_only=True, tag="TaskStarted"):
     """A worker started a try (the scheduler may mark it ``running``)."""
 
-    type: Literal["TaskStarted"] = "TaskStarted"
     version: Literal[1] = 1
     ti_id: str
     try_number: int
@@ -108,8 +136,11 @@ class TaskStartedEvent(_Message):
     pid: int
     hostname: str
 
+    def __post_init__(self) -> None:
+        _check_aware("TaskStartedEvent", start_date=self.start_date)
 
-class TaskOutcomeEvent(_Message):
+
+class TaskOutcomeEvent(Message, frozen=True, kw_only=True, tag="TaskOutcome"):
     """How a try ended. A late or duplicate event must be a no-op for the scheduler
     (compare-and-set on ``ti_id``, ``try_number`` and state ``running``/``queued``).
 
@@ -119,7 +150,6 @@ class TaskOutcomeEvent(_Message):
     applies the task's retries (``up_for_retry`` while tries are left), as the runner would.
     """
 
-    type: Literal["TaskOutcome"] = "TaskOutcome"
     version: Literal[1] = 1
     ti_id: str
     try_number: int
@@ -132,13 +162,21 @@ class TaskOutcomeEvent(_Message):
     end_date: AwareDatetime
     error: str | None = None
     next_retry_at: AwareDatetime | None = None
-    skip_downstream: list[str] = Field(default_factory=list)
-    xcom_lengths: dict[str, int] = Field(default_factory=dict)
-    pushed_keys: list[str] = Field(default_factory=list)
+    skip_downstream: list[str] = msgspec.field(default_factory=list)
+    xcom_lengths: dict[str, int] = msgspec.field(default_factory=dict)
+    pushed_keys: list[str] = msgspec.field(default_factory=list)
     rendered_map_index: str | None = None
     pid: int | None = None
     hostname: str | None = None
     crashed: bool = False
+
+    def __post_init__(self) -> None:
+        _check_aware(
+            "TaskOutcomeEvent",
+            start_date=self.start_date,
+            end_date=self.end_date,
+            next_retry_at=self.next_retry_at,
+        )
 
     @classmethod
     def crash(
@@ -161,5 +199,17 @@ class TaskOutcomeEvent(_Message):
         )
 
 
-ExecutorEvent = Annotated[TaskStartedEvent | TaskOutcomeEvent, Field(discriminator="type")]
-event_adapter: TypeAdapter[TaskStartedEvent | TaskOutcomeEvent] = TypeAdapter(ExecutorEvent)
+ExecutorEvent = TaskStartedEvent | TaskOutcomeEvent
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode_message(message: msgspec.Struct) -> bytes:
+    """A message as JSON bytes (with its ``type`` tag)."""
+    return _encoder.encode(message)
+
+
+def decode_message(data: bytes | str, kind: type[M]) -> M:
+    """``data`` decoded and validated as ``kind`` (a message class or a union of them);
+    :data:`MessageError` says what is wrong."""
+    return msgspec.json.decode(data, type=kind)

@@ -43,16 +43,18 @@ class DatabaseWorkerServices:
         self._closer: weakref.finalize[Any, Any] | None = None
         self._dags = SerializedDagCache(maxsize=32)
 
-    def xcom_set(self, key: XComKey, value: Any) -> None:
-        self._call(lambda conn: xcom_queries.set_value(conn, key, value))
+    def xcom_set_encoded(self, key: XComKey, data: str) -> None:
+        self._call(lambda conn: xcom_queries.set_encoded(conn, key, data))
 
-    def xcom_get(self, key: XComKey) -> Any:
-        return self._call(lambda conn: xcom_queries.get_value(conn, key))
+    def xcom_get_encoded(self, key: XComKey) -> str:
+        return self._call(lambda conn: xcom_queries.get_encoded(conn, key))
 
-    def xcom_get_all(
+    def xcom_get_all_encoded(
         self, dag_id: str, run_id: str, task_id: str, key: str
-    ) -> list[tuple[int, Any]]:
-        return self._call(lambda conn: xcom_queries.get_all(conn, dag_id, run_id, task_id, key))
+    ) -> list[tuple[int, str]]:
+        return self._call(
+            lambda conn: xcom_queries.get_all_encoded(conn, dag_id, run_id, task_id, key)
+        )
 
     def xcom_clear(self, dag_id: str, run_id: str, task_id: str, map_index: int) -> None:
         self._call(lambda conn: xcom_queries.clear(conn, dag_id, run_id, task_id, map_index))

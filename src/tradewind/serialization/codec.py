@@ -152,6 +152,16 @@ def encode(value: Any) -> str:
     return json.dumps(to_jsonable(value), separators=(",", ":"), allow_nan=False)
 
 
+_TAG_TEXT = f'"{TAG}"'
+_TAG_BYTES = _TAG_TEXT.encode()
+
+
 def decode(text: str | bytes) -> Any:
-    """Deserialize JSON text made by :func:`encode`."""
-    return from_jsonable(json.loads(text))
+    """Deserialize JSON text made by :func:`encode`.
+
+    Text without the tag key anywhere holds only JSON types, so it is returned as parsed,
+    without a walk over every element (the common case, and big lists are common)."""
+    data = json.loads(text)
+    if isinstance(text, str):
+        return from_jsonable(data) if _TAG_TEXT in text else data
+    return from_jsonable(data) if _TAG_BYTES in text else data

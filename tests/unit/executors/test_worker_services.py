@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import msgspec
 import pytest
 
 from tradewind.execution.comms import FrameReader, ServiceRequest, send_frame
-from tradewind.execution.worker_client import PipeClient, WorkerConnectionLost
+from tradewind.execution.worker_client import PipeClient, WorkerConnectionLost, key_args
 from tradewind.executors.base import WorkerServices
 from tradewind.executors.memory_services import MemoryWorkerServices
 from tradewind.executors.serving import answer
@@ -126,3 +127,50 @@ def test_a_lost_worker_is_a_connection_error() -> None:
     with pytest.raises(WorkerConnectionLost):
         PipeClient(ours).get_variable("x")
     ours.close()
+
+
+def test_values_are_stored_as_the_task_encoded_them(
+    client: PipeClient, services: MemoryWorkerServices
+) -> None:
+    """The scheduler side neither decodes nor re-encodes: what it stores is the codec's text
+    made in the task, and what it returns is that text again."""
+    stored: dict[XComKey, str] = {}
+
+    class Recording(MemoryWorkerServices):
+        def xcom_set_encoded(self, key: XComKey, data: str) -> None:
+            stored[key] = data
+
+        def xcom_get_encoded(self, key: XComKey) -> str:
+            return stored[key]
+
+    key = XComKey(*OWNER, "return_value")
+    request = ServiceRequest(id=1, op="xcom_set", args=key_args(key), value=msgspec.Raw(b"[1,2]"))
+    assert answer(Recording(), request, OWNER).ok
+    assert stored == {key: "[1,2]"}
+    reply = answer(Recording(), ServiceRequest(id=2, op="xcom_get", args=key_args(key)), OWNER)
+    assert bytes(reply.value) == b"[1,2]"
+
+
+def test_a_pushed_value_that_is_not_json_is_refused_and_nothing_is_stored(
+    services: MemoryWorkerServices,
+) -> None:
+    key = XComKey(*OWNER, "return_value")
+    request = ServiceRequest(
+        id=3, op="xcom_set", args=key_args(key), value=msgspec.Raw(b"[1, oops")
+    )
+    reply = answer(services, request, OWNER)
+    assert (reply.ok, reply.error_kind) == (False, "ValueError")
+    assert "not valid JSON" in (reply.error or "")
+    with pytest.raises(KeyError):
+        services.xcom_get(key)
+
+
+def test_tagged_values_of_every_map_index_keep_their_types(
+    client: PipeClient, services: MemoryWorkerServices
+) -> None:
+    for i in range(2):
+        services.xcom_set(XComKey("etl", "r1", "pairs", i, "return_value"), (i, Decimal(i)))
+    assert client.xcom_get_all("etl", "r1", "pairs", "return_value") == [
+        (0, (0, Decimal(0))),
+        (1, (1, Decimal(1))),
+    ]

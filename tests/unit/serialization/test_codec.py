@@ -183,3 +183,10 @@ def test_an_unknown_tag_in_stored_data_fails_clearly() -> None:
 def test_to_jsonable_names_the_value_by_the_given_path() -> None:
     with pytest.raises(UnsupportedValueError, match=r"cannot store result\[0\]"):
         to_jsonable([Custom()], path="result")
+
+
+def test_plain_json_text_decodes_without_a_walk_and_tag_like_strings_still_round_trip() -> None:
+    assert decode('{"a":[1,2,{"b":null}]}') == {"a": [1, 2, {"b": None}]}
+    value = {"note": '"__tw__" appears in this string', "when": (1, 2)}
+    assert decode(encode(value)) == value
+    assert decode(encode(value).encode()) == value

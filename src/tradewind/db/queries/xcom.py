@@ -59,7 +59,12 @@ def _key(key: XComKey) -> dict[str, Any]:
 
 def set_value(bind: Bind, key: XComKey, value: Any) -> None:
     """Store (or replace) one value."""
-    data, now = encode(value).encode(), datetime.now(UTC)
+    set_encoded(bind, key, encode(value))
+
+
+def set_encoded(bind: Bind, key: XComKey, text: str) -> None:
+    """Store (or replace) one value already encoded with the codec."""
+    data, now = text.encode(), datetime.now(UTC)
     if bind.execute(_UPDATE, {**_key(key), "v": data, "t": now}).rowcount == 0:  # type: ignore[attr-defined]
         row = {name[2:]: value for name, value in _key(key).items()}
         bind.execute(_INSERT, {**row, "value": data, "timestamp": now})
@@ -67,18 +72,30 @@ def set_value(bind: Bind, key: XComKey, value: Any) -> None:
 
 def get_value(bind: Bind, key: XComKey) -> Any:
     """The value; ``KeyError`` when nothing was pushed."""
+    return decode(get_encoded(bind, key))
+
+
+def get_encoded(bind: Bind, key: XComKey) -> str:
+    """The value as the codec's text; ``KeyError`` when nothing was pushed."""
     data = bind.execute(_GET, _key(key)).scalar()
     if data is None:
         raise KeyError(key)
-    return decode(data)
+    return bytes(data).decode()
 
 
 def get_all(bind: Bind, dag_id: str, run_id: str, task_id: str, key: str) -> list[tuple[int, Any]]:
     """Every map index's value for ``key``, by map index."""
+    return [(i, decode(v)) for i, v in get_all_encoded(bind, dag_id, run_id, task_id, key)]
+
+
+def get_all_encoded(
+    bind: Bind, dag_id: str, run_id: str, task_id: str, key: str
+) -> list[tuple[int, str]]:
+    """Every map index's value for ``key`` as the codec's text, by map index."""
     rows = bind.execute(
         _GET_ALL, {"w_dag_id": dag_id, "w_run_id": run_id, "w_task_id": task_id, "w_key": key}
     ).all()
-    return [(int(i), decode(v)) for i, v in rows]
+    return [(int(i), bytes(v).decode()) for i, v in rows]
 
 
 def clear(bind: Bind, dag_id: str, run_id: str, task_id: str, map_index: int) -> None:
