@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 
-def dialect_name(bind: Engine | Session) -> str:
+def dialect_name(bind: Engine | Connection | Session) -> str:
     engine = bind.get_bind() if isinstance(bind, Session) else bind
     return str(engine.dialect.name)
 

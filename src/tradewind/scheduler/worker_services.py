@@ -60,21 +60,25 @@ class DatabaseWorkerServices:
         self._call(lambda conn: xcom_queries.clear(conn, dag_id, run_id, task_id, map_index))
 
     def _call(self, fn: Callable[[DBConnection], T]) -> T:
-        """``fn`` in one short transaction on the connection this object keeps.
+        """``fn`` on the connection this object keeps, in autocommit mode.
 
         Every try asks a few of these (clear, get, set), from the executor's I/O thread;
         taking a pooled connection and an ORM session for each cost more than the query
-        (on PostgreSQL a ``SELECT 1`` ping per checkout). A connection found broken is
-        dropped and the call, idempotent, made once more on a new one.
+        (on PostgreSQL a ``SELECT 1`` ping per checkout), and so would a transaction around
+        each: every XCom query is one statement, or a read and then a write only this try
+        makes, so each commits on its own (on PostgreSQL one round trip instead of three).
+        A connection found broken is dropped and the call, idempotent, made once more on a
+        new one.
         """
         with self._lock:
             for attempt in (1, 2):
                 if self._conn is None or self._conn.closed or self._conn.invalidated:
-                    self._conn = self.engine.connect()
+                    self._conn = self.engine.connect().execution_options(
+                        isolation_level="AUTOCOMMIT"
+                    )
                     self._closer = weakref.finalize(self, self._conn.close)
                 try:
-                    with self._conn.begin():
-                        return fn(self._conn)
+                    return fn(self._conn)
                 except DBAPIError as err:
                     if attempt == 2 or not err.connection_invalidated:
                         raise

@@ -9,12 +9,14 @@ these calls, and building a statement costs more than running it).
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
+from tradewind.db.dialects import dialect_name
 from tradewind.db.models import XComRow
 from tradewind.serialization.codec import decode, encode
 from tradewind.xcom.base import XComKey
@@ -31,8 +33,6 @@ _OF_TRY = (
 )
 _OF_KEY = _OF_TRY & (_C.key == bindparam("w_key"))
 _GET = select(_C.value).where(_OF_KEY)
-_UPDATE = update(_TABLE).where(_OF_KEY).values(value=bindparam("v"), timestamp=bindparam("t"))
-_INSERT = insert(_TABLE)
 _GET_ALL = (
     select(_C.map_index, _C.value)
     .where(
@@ -63,11 +63,25 @@ def set_value(bind: Bind, key: XComKey, value: Any) -> None:
 
 
 def set_encoded(bind: Bind, key: XComKey, text: str) -> None:
-    """Store (or replace) one value already encoded with the codec."""
-    data, now = text.encode(), datetime.now(UTC)
-    if bind.execute(_UPDATE, {**_key(key), "v": data, "t": now}).rowcount == 0:  # type: ignore[attr-defined]
-        row = {name[2:]: value for name, value in _key(key).items()}
-        bind.execute(_INSERT, {**row, "value": data, "timestamp": now})
+    """Store (or replace) one value already encoded with the codec, in one statement."""
+    row = {name[2:]: value for name, value in _key(key).items()}
+    bind.execute(_upsert(dialect_name(bind)), {**row, "value": text.encode(), "timestamp": _now()})
+
+
+@functools.cache
+def _upsert(dialect: str) -> Any:
+    """``INSERT ... ON CONFLICT (key) DO UPDATE`` (both SQLite and PostgreSQL have it)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    stmt: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_TABLE)
+    return stmt.on_conflict_do_update(
+        index_elements=[c.name for c in _TABLE.primary_key.columns],
+        set_={"value": stmt.excluded.value, "timestamp": stmt.excluded.timestamp},
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def get_value(bind: Bind, key: XComKey) -> Any:
