@@ -161,6 +161,9 @@ class SyncExecutor:
     def wait_for_event(self, timeout: float | None = None) -> bool:
         return bool(self.events)
 
+    def running(self) -> list[Any]:
+        return []  # every try has ended by the time queue_workload returns
+
     def heartbeat(self) -> None: ...
 
     def end(self, timeout: float | None = None) -> None: ...

@@ -51,8 +51,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "scheduler": {
         # true: cron and timedelta schedules use Airflow 2's data-interval meaning.
         "create_cron_data_intervals": False,
-        # Seconds without a heartbeat after which a scheduler is dead and its tasks recovered.
+        # Seconds without a heartbeat after which a scheduler is dead and its tasks recovered
+        # (and a running task's own heartbeat, which its scheduler renews, is stale).
         "scheduler_health_check_threshold": 30,
+        # Seconds between two looks of a running scheduler for tasks a dead one left queued or
+        # running (Airflow's name; its default is 300): a survivor takes them over within
+        # about scheduler_health_check_threshold + this.
+        "orphaned_tasks_check_interval": 30,
     },
     "database": {
         # SQLAlchemy URL; unset means SQLite at $TRADEWIND_HOME/tradewind.db.

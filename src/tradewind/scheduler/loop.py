@@ -199,6 +199,65 @@ class Scheduler:
                 dags=self.dags,
             )
 
+    # -- leases, orphans and backfills (see :mod:`.recovery`) ------------------------------
+    #: When this scheduler last looked for orphans and last renewed its tries' leases
+    #: (monotonic clock), and ``scheduler.orphaned_tasks_check_interval`` as read once.
+    #: Class defaults, so a scheduler that never started (tests) has them too.
+    _orphans_checked_at = float("-inf")
+    _orphan_interval: float | None = None
+    _leases_renewed_at = float("-inf")
+
+    def _recover_orphans_if_due(self, clock: float) -> None:
+        """Every ``scheduler.orphaned_tasks_check_interval`` seconds, settle what dead
+        schedulers left queued or running, in a transaction of its own (a failure there
+        never costs a pass), and look at the runs it touched in this pass."""
+        from tradewind.scheduler.recovery import orphan_check_interval, recover_orphans
+
+        if self.job_id is None:
+            return  # not started: its own tries have no owner and would look orphaned
+        if self._orphan_interval is None:
+            self._orphan_interval = orphan_check_interval()
+            self._orphans_checked_at = clock  # start() has just recovered
+        if clock - self._orphans_checked_at < self._orphan_interval:
+            return
+        self._orphans_checked_at = clock
+        try:
+            with self._session() as session, session.begin():
+                result = recover_orphans(
+                    session,
+                    my_job_id=self.job_id,
+                    heartbeat_timeout=health_check_threshold(),
+                    dags=self.dags,
+                )
+        except DBAPIError as err:
+            if err.connection_invalidated:
+                self._close_connection()
+            log.warning("looking for orphaned tries failed, trying again later: %s", err)
+            return
+        for key in result.touched_runs:
+            self._snapshots.pop(key, None)  # they changed behind this scheduler's back
+            self._dirty.add(key)
+        if result.touched_runs:
+            self._page = None  # requeued tries are candidates again
+
+    def _renew_leases_and_complete_backfills(
+        self, session: Session, now: datetime, clock: float, sweep: bool
+    ) -> None:
+        """In the pass's transaction: renew the lease (``last_heartbeat_at``) of the tries
+        the executor runs, with the job heartbeat's cadence and in one statement; and, once
+        per pass in which a run ended (and on sweeps, for runs ended elsewhere), mark the
+        backfills with nothing left to run complete."""
+        from tradewind.db.queries.backfills import mark_completed
+        from tradewind.scheduler.recovery import refresh_heartbeats
+
+        if clock - self._leases_renewed_at >= HEARTBEAT_SECONDS:
+            running = [(t.ti_id, t.try_number) for t in self.executor.running()]
+            if running:
+                refresh_heartbeats(session, running, now)
+            self._leases_renewed_at = clock
+        if sweep or self._run_ended:
+            mark_completed(session, now)
+
     def stop(self, timeout: float | None = 30) -> None:
         self.executor.end(timeout)
         self._close_connection()
@@ -230,6 +289,7 @@ class Scheduler:
         """One scheduling pass, in one transaction; returns how long the loop may sleep."""
         now = _now()
         clock = time.monotonic()
+        self._recover_orphans_if_due(clock)
         sweep = self._sweep_requested or clock - self._swept_at >= SWEEP_SECONDS
         events, self._held = self._held + self.executor.get_events(), []
         for event in events:
@@ -259,6 +319,7 @@ class Scheduler:
                     self._queued_seen, self._run_ended = queued, False
                 self._schedule_running_runs(session, now, running, sweep, taken)
                 workloads = self._queue_ready(session, now)
+                self._renew_leases_and_complete_backfills(session, now, clock, sweep)
                 if clock - self._heartbeat_at >= HEARTBEAT_SECONDS and self.job_id is not None:
                     session.execute(
                         update(Job).where(Job.id == self.job_id).values(latest_heartbeat=now)

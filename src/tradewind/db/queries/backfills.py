@@ -9,8 +9,9 @@ re-runs, cleared back to ``queued`` and handed to the backfill. What it plans is
 The scheduler starts a backfill's queued runs in ``sort_ordinal`` order within the
 backfill's own ``max_active_runs`` (its runs do not count against the DAG's), and not while
 the backfill or the DAG is paused. A backfill is complete when none of its runs is queued or
-running; :func:`mark_completed` records that (Airflow's scheduler does it every loop), and
-only one backfill per DAG may be incomplete at a time.
+running; the scheduler records that with :func:`mark_completed` in each pass where a run
+ended (Airflow's does it on a timer), and only one backfill per DAG may be incomplete at a
+time.
 """
 
 from __future__ import annotations
@@ -311,12 +312,21 @@ def _clear_run(
 
 
 def mark_completed(session: Session, now: datetime | None = None) -> int:
-    """Record as complete every backfill none of whose runs is queued or running."""
+    """Record as complete every backfill none of whose runs is queued or running; returns
+    how many. The scheduler calls it in a pass where a run ended, and on every sweep.
+
+    A backfill another transaction holds (another scheduler marking it, a pause or a
+    cancel) is skipped, not waited for: a scheduling pass never waits on one.
+    """
     now = now or _now()
     unfinished = exists().where(DagRun.backfill_id == Backfill.id, DagRun.state.in_(_ACTIVE))
+    done = select(Backfill.id).where(Backfill.completed_at.is_(None), ~unfinished)
+    ids = list(session.execute(for_update_skip_locked(done, session)).scalars())
+    if not ids:
+        return 0
     result = session.execute(
         update(Backfill)
-        .where(Backfill.completed_at.is_(None), ~unfinished)
+        .where(Backfill.id.in_(ids), Backfill.completed_at.is_(None))
         .values(completed_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )

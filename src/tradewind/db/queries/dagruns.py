@@ -153,17 +153,21 @@ def list_runs(
     return list(session.execute(query).scalars())
 
 
-def count_active_runs(session: Session, dag_id: str) -> int:
-    return int(
-        session.execute(
-            select(func.count())
-            .select_from(DagRun)
-            .where(
-                DagRun.dag_id == dag_id,
-                DagRun.state.in_([DagRunState.QUEUED.value, DagRunState.RUNNING.value]),
-            )
-        ).scalar_one()
+def count_active_runs(session: Session, dag_id: str, *, exclude_backfill: bool = True) -> int:
+    """How many of the DAG's runs are queued or running: by default the ones that count
+    against the DAG's ``max_active_runs``, so without backfill runs, which have their own
+    limit on the backfill (as Airflow 3's ``DagRun.active_runs_of_dags``)."""
+    query = (
+        select(func.count())
+        .select_from(DagRun)
+        .where(
+            DagRun.dag_id == dag_id,
+            DagRun.state.in_([DagRunState.QUEUED.value, DagRunState.RUNNING.value]),
+        )
     )
+    if exclude_backfill:
+        query = query.where(DagRun.run_type != "backfill")
+    return int(session.execute(query).scalar_one())
 
 
 def task_instances_of(session: Session, dag_id: str, run_id: str) -> list[TaskInstance]:
