@@ -5,9 +5,10 @@ Each scenario is a function that builds one DAG whose ``dag_id`` is the scenario
 states that Airflow 3 produced with ``DAG.test()``; ``test_matches_airflow.py`` runs the same
 DAGs with Tradewind and compares.
 
-The body below the import block is plain Airflow-3 authoring code: the generator that made
-the fixture (kept outside this repository) swaps the import block for Airflow's imports and
-runs the very same functions under Airflow, so the two sides cannot drift apart.
+The body below the import block is plain Airflow-3 authoring code: the recorder that makes
+the fixture (``record_airflow_states.py``, run with an Airflow 3.3.2 interpreter) swaps the
+import block for Airflow's imports and runs the very same functions under Airflow, so the
+two sides cannot drift apart.
 
 Task outcomes are chosen by name: ``s`` succeeds, ``f`` fails (no retries), ``k`` raises the
 skip exception and ``uf`` ends upstream-failed (it follows a task that fails).
@@ -26,7 +27,7 @@ from tradewind.operators.python import (
     PythonOperator,
     ShortCircuitOperator,
 )
-from tradewind.sdk import DAG, TaskGroup, task
+from tradewind.sdk import DAG, TaskGroup, task, task_group
 from tradewind.sdk import TradewindSkipException as SkipException
 
 # -- imports: end ----------------------------------------------------------------------------
@@ -550,6 +551,206 @@ def mapped_after_mapped_literal() -> Any:
         m2 = double.override(task_id="m2").expand(y=[5, 6])
         m3 = double.override(task_id="m3", trigger_rule="one_failed").expand(y=[7])
         m1 >> [m2, m3]
+    return dag
+
+
+# -- mapped task groups ---------------------------------------------------------------------
+@task
+def rows() -> list[dict[str, int]]:
+    return [{"x": 1, "bad": 0}, {"x": 2, "bad": 2}, {"x": 3, "bad": 0}]
+
+
+@task_group
+def chain_group(x: int, bad: int = -1) -> Any:
+    """first >> second per index; ``marker`` does not use the mapped argument."""
+    first = item.override(task_id="first")(x, bad=bad)
+    second = double.override(task_id="second")(first)
+    EmptyOperator(task_id="marker")
+    return second
+
+
+@scenario
+def mapped_group_simple() -> Any:
+    """Each index of a mapped group runs its own chain; downstream gets every last value."""
+    with _dag("mapped_group_simple") as dag:
+        total(chain_group.expand(x=[1, 2, 3]))
+    return dag
+
+
+@scenario
+def mapped_group_partial() -> Any:
+    """``partial`` fixes an argument for every index; index 1 skips, so its chain skips."""
+    with _dag("mapped_group_partial") as dag:
+
+        @task_group
+        def process(x: int, how: str) -> Any:
+            first = item.override(task_id="first")(x, bad=2, how=how)
+            return double.override(task_id="second")(first)
+
+        results = process.partial(how="skip").expand(x=[1, 2, 3])
+        total.override(task_id="strict")(results)
+        total.override(task_id="lenient", trigger_rule="none_failed")(results)
+    return dag
+
+
+@scenario
+def mapped_group_expand_kwargs() -> Any:
+    """``expand_kwargs`` over a literal list of dicts and over an upstream's output."""
+    with _dag("mapped_group_expand_kwargs") as dag:
+        total.override(task_id="literal_total")(
+            chain_group.expand_kwargs([{"x": 1, "bad": 0}, {"x": 2, "bad": 0}])
+        )
+        total.override(task_id="xcom_total", trigger_rule="all_done")(
+            chain_group.expand_kwargs(rows())
+        )
+    return dag
+
+
+@scenario
+def mapped_group_over_xcom() -> Any:
+    """A group expanded over an upstream task's output."""
+    with _dag("mapped_group_over_xcom") as dag:
+        total(chain_group.expand(x=numbers()))
+    return dag
+
+
+@scenario
+def mapped_group_in_mapped_group() -> Any:
+    """A mapped group inside a mapped group: its tasks get one copy per pair of indexes."""
+    with _dag("mapped_group_in_mapped_group") as dag:
+
+        @task_group
+        def outer(x: int) -> Any:
+            @task_group
+            def inner(y: int) -> Any:
+                return item.override(task_id="pair")(y, bad=20)
+
+            first = double.override(task_id="first")(x)
+            pairs = inner.expand(y=[10, 20])
+            first >> pairs
+            # As Airflow's scheduler does, copy i of a task waits for as many copies of a
+            # more deeply mapped upstream as it has itself per outer index (here: one).
+            pairs >> EmptyOperator(task_id="last_done", trigger_rule="all_done")
+            return pairs >> EmptyOperator(task_id="last")
+
+        outer.expand(x=[1, 2]) >> EmptyOperator(task_id="after", trigger_rule="all_done")
+    return dag
+
+
+@scenario
+def mapped_group_feeder_fails_or_skips() -> Any:
+    """A failed feeder upstream-fails the group, a skipped one skips it, whatever the rules."""
+    with _dag("mapped_group_feeder_fails_or_skips") as dag:
+
+        @task_group
+        def process(x: int) -> Any:
+            first = double.override(task_id="first", trigger_rule="all_done")(x)
+            return double.override(task_id="second", trigger_rule="all_done")(first)
+
+        failing = PythonOperator(task_id="feeder_fails", python_callable=fail)
+        skipping = PythonOperator(task_id="feeder_skips", python_callable=skip)
+        after = EmptyOperator(task_id="after_failed", trigger_rule="all_done")
+        process.expand(x=failing.output) >> after
+        after = EmptyOperator(task_id="after_skipped", trigger_rule="all_done")
+        process.expand(x=skipping.output) >> after
+    return dag
+
+
+@scenario
+def mapped_group_zero_length() -> Any:
+    """An empty input skips every task of the group; downstream follows its trigger rule."""
+    with _dag("mapped_group_zero_length") as dag:
+
+        @task_group
+        def process(x: int) -> Any:
+            first = item.override(task_id="first")(x)
+            return double.override(task_id="second", trigger_rule="all_done")(first)
+
+        results = process.expand(x=nothing())
+        joins(results, ["all_success", "all_done", "none_failed", "one_success"], prefix="d")
+        total.override(task_id="consume", trigger_rule="all_done")(results)
+        empty = chain_group.expand(x=[])
+        joins(empty, ["all_success", "all_done"], prefix="literal")
+    return dag
+
+
+def _group_rules_dag(name: str, over_xcom: bool) -> Any:
+    """Index 1 fails inside the group; rules inside see their index, rules after see all."""
+    # As in Airflow, ``always`` is refused inside a group mapped over an upstream's output.
+    inner_rules = [rule for rule in RULES if not over_xcom or rule != "always"]
+    with _dag(name) as dag:
+
+        @task_group
+        def process(x: int, bad: int) -> Any:
+            first = item.override(task_id="first")(x, bad=bad)
+            for rule in inner_rules:
+                first >> EmptyOperator(task_id=f"g_{rule}", trigger_rule=rule)
+            return first
+
+        if over_xcom:
+            results = process.partial(bad=2).expand(x=numbers())
+        else:
+            results = process.partial(bad=1).expand(x=[0, 1, 2])
+        for rule in RULES:
+            results >> EmptyOperator(task_id=f"d_{rule}", trigger_rule=rule)
+        total.override(task_id="consume", trigger_rule="all_done")(results)
+    return dag
+
+
+@scenario
+def mapped_group_index_fails() -> Any:
+    return _group_rules_dag("mapped_group_index_fails", over_xcom=False)
+
+
+@scenario
+def mapped_group_index_fails_xcom() -> Any:
+    return _group_rules_dag("mapped_group_index_fails_xcom", over_xcom=True)
+
+
+@scenario
+def mapped_group_branch() -> Any:
+    """A branch in a mapped group is a mapped copy: it skips nothing (as for mapped tasks)."""
+    with _dag("mapped_group_branch") as dag:
+
+        @task_group
+        def grp(x: int) -> None:
+            @task.branch
+            def pick(x: int) -> str:
+                return "grp.evens" if x % 2 == 0 else "grp.odds"
+
+            @task.short_circuit
+            def check(x: int) -> int:
+                return x
+
+            evens = EmptyOperator(task_id="evens")
+            odds = EmptyOperator(task_id="odds")
+            pick(x) >> [evens, odds]
+            join = EmptyOperator(task_id="join", trigger_rule="none_failed_min_one_success")
+            [evens, odds] >> join
+            check(x) >> EmptyOperator(task_id="checked")
+
+        grp.expand(x=[0, 1, 2]) >> EmptyOperator(task_id="after")
+    return dag
+
+
+@scenario
+def mapped_group_nested() -> Any:
+    """A plain group inside a mapped group is mapped too; a mapped group inside a plain one."""
+    with _dag("mapped_group_nested") as dag:
+
+        @task_group
+        def outer(x: int) -> Any:
+            with TaskGroup("inner"):
+                doubled = double.override(task_id="doubled")(x)
+                checked = item.override(task_id="checked")(doubled, bad=4)
+            after = EmptyOperator(task_id="after_inner", trigger_rule="all_done")
+            checked >> after
+            return checked
+
+        results = outer.expand(x=[1, 2, 3])
+        total.override(task_id="consume", trigger_rule="all_done")(results)
+        with TaskGroup("wrap"):
+            chain_group.expand(x=numbers())
     return dag
 
 

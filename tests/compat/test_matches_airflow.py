@@ -1,8 +1,8 @@
 """Every scenario in ``scenarios.py`` ends in the same task and run states as under Airflow.
 
 ``airflow_states.json`` was recorded by running the same scenario DAGs with Apache Airflow
-3.3.2's ``DAG.test()`` (the generator lives outside this repository and only rewrites the
-import block of ``scenarios.py``). Regenerate it when a scenario is added or changed.
+3.3.2's ``DAG.test()``: ``record_airflow_states.py`` beside this file only rewrites the import
+block of ``scenarios.py``. Record again (see its docstring) when a scenario is added or changed.
 """
 
 from __future__ import annotations

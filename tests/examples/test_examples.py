@@ -34,6 +34,7 @@ EXPECTED_DAGS = {
     "example_dynamic_mapping",
     "example_fan_out_fan_in_failure",
     "example_large_data_by_reference",
+    "example_mapped_task_group",
     "example_parallel",
     "example_retries",
     "example_sensor_external_job",
@@ -267,6 +268,27 @@ def test_mapping_makes_one_copy_per_item_and_the_reduce_sums_them(bag: DagBag) -
     assert r.mapped_values("echo_region") == ["eu-west", "us-east"]
     assert all(state == "success" for state in states.values())
     assert len(states) == 1 + 4 + 1 + 3 + 1 + 1 + 2 + 2
+
+
+def test_mapped_task_group_copies_each_chain_per_file(bag: DagBag) -> None:
+    r = run(bag, "example_mapped_task_group")
+    assert r.result.state.value == "success"
+    states = r.states
+    assert all(state == "success" for state in states.values())
+    for name in ("extract", "load", "audit"):
+        assert [k for k in states if k.startswith(f"process.{name}[")] == [
+            f"process.{name}[{i}]" for i in range(3)
+        ]
+    # Copy i of ``load`` got copy i of ``extract``'s value (files in sorted order).
+    assert r.mapped_values("process.load") == [80, 150, 120]
+    assert r.mapped_values("process.audit") == [0, 1, 2]
+    assert "auditing copy 2" in r.log("process.audit[2]")
+    assert r.xcom("summarize") == 350
+    assert "3 files, 350 rows in all" in r.log("summarize")
+    assert r.mapped_values("convert.to_unit") == ["1 kb", "2 kb"]
+    assert r.mapped_values("copy_table.copy") == ["clean.orders", "clean.items"]
+    assert "copying raw.items -> clean.items" in r.log("copy_table.copy[1]")
+    assert len(states) == 1 + 3 * 3 + 1 + 2 + 1 + 2
 
 
 def test_task_group_ids_templates_and_macros(bag: DagBag) -> None:

@@ -36,11 +36,18 @@ def mapping_keys(task: AbstractOperator) -> set[str]:
     keys: set[str] = set()
     if task.dag is None:
         return keys
-    for down_id in task.downstream_task_ids:
-        down = task.dag.task_dict.get(down_id)
-        if not isinstance(down, MappedOperator):
-            continue
-        expand = down.expand_input
+    inputs = [
+        down.expand_input
+        for down in (task.dag.task_dict.get(t) for t in task.downstream_task_ids)
+        if isinstance(down, MappedOperator)
+    ]
+    # Mapped task groups expanding over this task's output (Airflow's mapped dependants).
+    inputs.extend(
+        group.expand_input
+        for group in _groups(task.dag.task_group)
+        if group.is_mapped and task.task_id in group.mapping_feeders
+    )
+    for expand in inputs:
         if isinstance(expand, DictOfListsExpandInput):
             expanded = [v for v in expand.value.values() if isinstance(v, XComArg)]
         else:
@@ -52,13 +59,25 @@ def mapping_keys(task: AbstractOperator) -> set[str]:
     return keys
 
 
+def _groups(group: Any) -> list[Any]:
+    """``group`` and every task group inside it."""
+    from tradewind.sdk.taskgroup import TaskGroup
+
+    out = [group]
+    for child in group.children.values():
+        if isinstance(child, TaskGroup):
+            out.extend(_groups(child))
+    return out
+
+
 def check_mapping_inputs(ti: RuntimeTaskInstance, task: AbstractOperator) -> None:
     """Fail an unmapped task that did not push what a downstream task expands over.
 
     Each copy of a mapped producer is one element downstream, so any value (or none) will do
-    there; only unmapped producers are checked.
+    there; only unmapped producers are checked. A copy of a task in a mapped task group is
+    not a mapped producer: as in Airflow, each copy must push a list.
     """
-    if ti.map_index >= 0 or task.is_mapped:
+    if task.is_mapped:
         return
     from tradewind import config
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from tradewind.exceptions import XComError
+from tradewind.sdk.map_indexes import in_mapped_group, relevant_map_indexes
 from tradewind.xcom.base import RETURN_VALUE, XComKey
 
 if TYPE_CHECKING:
@@ -147,17 +148,49 @@ class RuntimeTaskInstance:
 
     def resolve_upstream_output(self, task_id: str, key: str) -> Any:
         """An XComArg's value: a mapped producer gives the list of its values (by map index);
-        a missing ``return_value`` is ``None``; a missing other key is an error."""
+        a missing ``return_value`` is ``None``; a missing other key is an error.
+
+        A producer in a mapped task group gives, to a task in the same group, the value of
+        the copy that goes with this one; to any other task its values across copies as
+        ``xcom_pull`` gives them (one as itself, several as a list, none as ``None``), as
+        Airflow does.
+        """
         if task_id in self._mapped_upstreams:
             return [v for _, v in self._client.xcom_get_all(self.dag_id, self.run_id, task_id, key)]
+        index = -1
+        producer = self._dag_task(task_id)
+        if producer is not None and in_mapped_group(producer):
+            found = relevant_map_indexes(self.task, self.map_index, producer, self.map_length)
+            if found is None:
+                return self.xcom_pull(task_ids=task_id, key=key)
+            if isinstance(found, range):
+                return self.xcom_pull(task_ids=task_id, key=key, map_indexes=found)
+            index = found
         try:
-            return self._client.xcom_get(XComKey(self.dag_id, self.run_id, task_id, -1, key))
+            return self._client.xcom_get(XComKey(self.dag_id, self.run_id, task_id, index, key))
         except KeyError:
             if key == RETURN_VALUE:
                 return None
             raise XComError(
                 f"task {self.task_id!r} needs XCom {key!r} from {task_id!r}, which was not pushed"
             ) from None
+
+    def _dag_task(self, task_id: str) -> Any:
+        dag = getattr(self.task, "dag", None)
+        return dag.task_dict.get(task_id) if dag is not None else None
+
+    def map_length(self, task_id: str, key: str) -> int | None:
+        """The length of what ``task_id`` pushed under ``key`` in this run (a mapped or
+        grouped producer: how many copies pushed one), or ``None`` when it is no list or
+        dict; what sizes mapped task groups nested in others."""
+        producer = self._dag_task(task_id)
+        if producer is not None and (producer.is_mapped or in_mapped_group(producer)):
+            return len(self._client.xcom_get_all(self.dag_id, self.run_id, task_id, key))
+        try:
+            value = self._client.xcom_get(XComKey(self.dag_id, self.run_id, task_id, -1, key))
+        except KeyError:
+            return None
+        return len(value) if isinstance(value, (list, tuple, dict)) else None
 
     # -- flow control --------------------------------------------------------------------
     def skip_downstream(self, task_ids: list[str]) -> None:

@@ -94,18 +94,29 @@ class UpstreamCounts:
         )
 
 
-def decide(rule: TriggerRule, c: UpstreamCounts, *, map_index: int = -1) -> Decision:
+def decide(
+    rule: TriggerRule,
+    c: UpstreamCounts,
+    *,
+    map_index: int = -1,
+    has_upstream: bool | None = None,
+) -> Decision:
     """Apply ``rule`` to the counts of the direct upstream task instances.
 
     ``map_index`` is the task instance's own (``-1`` unless it is an expanded copy); it only
-    matters for ``all_success`` with removed upstreams.
+    matters for ``all_success`` with removed upstreams. ``has_upstream`` says whether the
+    task has upstream tasks at all (default: whether ``c`` counts any): a task in a mapped
+    task group may count none of its upstream's task instances as relevant and still has
+    upstream tasks, and then the rule is applied to zero counts (as in Airflow).
 
     >>> decide(TriggerRule.ALL_SUCCESS, UpstreamCounts(upstream=2, success=1, failed=1))
     <Decision.UPSTREAM_FAILED: 'upstream_failed'>
     >>> decide(TriggerRule.ONE_SUCCESS, UpstreamCounts(upstream=3, success=1))
     <Decision.RUN: 'run'>
     """
-    if c.upstream == 0 or rule is TriggerRule.ALWAYS:
+    if has_upstream is None:
+        has_upstream = c.upstream > 0
+    if not has_upstream or rule is TriggerRule.ALWAYS:
         return Decision.RUN
     all_done = c.done >= c.upstream
     failures = c.failed + c.upstream_failed
@@ -210,12 +221,14 @@ def decide_task(
     indirect_setups: UpstreamCounts | None = None,
     scope_unfinished: int = 0,
     map_index: int = -1,
+    has_upstream: bool | None = None,
 ) -> Decision:
     """The whole decision for one task instance (see the module docstring).
 
     ``indirect_setups`` counts the relevant setups that are not direct upstreams (``None``
     for a teardown, or when there are none); ``scope_unfinished`` is, for a teardown, how
-    many task instances between its setups and itself are not finished yet.
+    many task instances between its setups and itself are not finished yet; ``has_upstream``
+    is as for :func:`decide`.
 
     >>> decide_task(
     ...     TriggerRule.ALL_DONE,
@@ -224,14 +237,16 @@ def decide_task(
     ... )
     <Decision.UPSTREAM_FAILED: 'upstream_failed'>
     """
-    if direct.upstream == 0 or rule is TriggerRule.ALWAYS:
+    if has_upstream is None:
+        has_upstream = direct.upstream > 0
+    if not has_upstream or rule is TriggerRule.ALWAYS:
         return Decision.RUN
     gate = Decision.RUN
     if indirect_setups is not None and indirect_setups.upstream:
         gate = decide_setup_constraint(indirect_setups, map_index=map_index)
         if gate in TERMINAL:
             return gate
-    decision = decide(rule, direct, map_index=map_index)
+    decision = decide(rule, direct, map_index=map_index, has_upstream=True)
     if decision is not Decision.RUN:
         return decision
     if gate is Decision.WAIT or scope_unfinished > 0:

@@ -4,7 +4,8 @@
 (:mod:`~tradewind.scheduler.readiness`, :mod:`~tradewind.scheduler.run_state`,
 :mod:`~tradewind.scheduler.setup_teardown`) what happens next: which instances run, which are
 skipped or upstream-failed, when mapped tasks expand, how a try's outcome (branch skips,
-``fail_fast``, retries) changes the run, and the run's final state. No threads and no I/O:
+``fail_fast``, retries) changes the run, and the run's final state. Tasks inside mapped task
+groups are judged copy by copy (:mod:`~tradewind.scheduler.mapped_groups`). No threads and no I/O:
 ``dags test`` drives it in memory and the scheduler loads it from the database, so both make
 exactly the same decisions. It works on any DAG-like object with the SDK's names (an SDK
 ``DAG`` or a serialized one).
@@ -18,11 +19,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from tradewind.scheduler.mapped_groups import MappedGroupRules
 from tradewind.scheduler.past_deps import PastRuns, past_blocker
 from tradewind.scheduler.priority import priority_weights
 from tradewind.scheduler.readiness import STATE_FOR, Decision, UpstreamCounts, decide_task
 from tradewind.scheduler.run_state import decide_run_state, effective_leaves
 from tradewind.scheduler.setup_teardown import indirect_setups, teardown_scopes
+from tradewind.sdk.map_indexes import expansion_dependencies, in_mapped_group, initial_map_indexes
 from tradewind.states import FAILED_STATES, FINISHED_STATES, DagRunState
 from tradewind.states import TaskInstanceState as TI
 
@@ -75,20 +78,9 @@ StateCallback = Callable[[TaskInstanceRecord], None]
 
 
 def _initial_records(task: Any) -> list[TaskInstanceRecord]:
-    """A task's instances when the run starts.
-
-    As in Airflow, a mapped task that expands over literals only is expanded at once (one
-    instance per element, so each is judged on its own); any other task, or one whose
-    literal input is empty, starts as a single unexpanded instance.
-    """
-    if task.is_mapped:
-        try:
-            length = task.get_map_length(lambda task_id, key: None)
-        except Exception:
-            length = None
-        if length:
-            return [TaskInstanceRecord(task.task_id, i) for i in range(length)]
-    return [TaskInstanceRecord(task.task_id)]
+    """A task's instances when the run starts (:func:`~tradewind.sdk.map_indexes.
+    initial_map_indexes`: copies made at once when literals alone size them)."""
+    return [TaskInstanceRecord(task.task_id, i) for i in initial_map_indexes(task)]
 
 
 @dataclass(frozen=True)
@@ -101,6 +93,8 @@ class DagPlan:
     order: dict[str, int]
     weights: dict[str, int]
     mapped_ids: frozenset[str]
+    #: Tasks inside mapped task groups (each copy judged on its own; see ``mapped_groups``).
+    grouped: frozenset[str]
     setup_gate: dict[str, frozenset[str]]
     scope: dict[str, frozenset[str]]
     wakes: dict[str, frozenset[str]]
@@ -129,6 +123,7 @@ class DagPlan:
                 {tid: t.weight_rule for tid, t in tasks.items()},
             ),
             mapped_ids=frozenset(tid for tid, t in tasks.items() if t.is_mapped),
+            grouped=frozenset(tid for tid, t in tasks.items() if in_mapped_group(t)),
             setup_gate=setup_gate,
             scope=scope,
             wakes={tid: frozenset(w) for tid, w in wakes.items()},
@@ -155,7 +150,7 @@ def plan_for(dag: Any) -> DagPlan:
     return plan
 
 
-class RunMachine:
+class RunMachine(MappedGroupRules):
     """The task instances of one run and every decision over them. See the module docstring.
 
     ``plan`` is the DAG's :class:`DagPlan` when the caller has it cached; ``records`` the
@@ -181,6 +176,7 @@ class RunMachine:
         self.order = plan.order
         self.weights = plan.weights
         self.mapped_ids = plan.mapped_ids
+        self.grouped = plan.grouped
         self.setup_gate = plan.setup_gate
         self.scope = plan.scope
         #: Whose decision may change when a task's state does.
@@ -254,6 +250,8 @@ class RunMachine:
         return out
 
     def _evaluate(self, task: Any) -> list[TaskInstanceRecord]:
+        if task.task_id in self.grouped:
+            return self._evaluate_grouped(task)
         pending = [r for r in self.records[task.task_id] if r.state is None]
         if not pending:
             return []
@@ -276,19 +274,26 @@ class RunMachine:
             for rec in pending:
                 self._set(rec, STATE_FOR[decision])
             return []
-        if self.past is not None:
-            blocker = past_blocker(
-                task, self.past, catchup=self.dag.catchup, dag_start_date=self.dag.start_date
-            )
-            if blocker is not None:
-                self.waiting_on_past[task.task_id] = blocker
-                return []
-            self.waiting_on_past.pop(task.task_id, None)
+        if not self._past_allows(task):
+            return []
         if task.is_mapped and pending[0].map_index < 0:
             return self._expand(task, pending[0])
         for rec in pending:
             rec.state = TI.SCHEDULED
         return pending
+
+    def _past_allows(self, task: Any) -> bool:
+        """Whether ``depends_on_past`` lets the task run now (noting why not, if not)."""
+        if self.past is None:
+            return True
+        blocker = past_blocker(
+            task, self.past, catchup=self.dag.catchup, dag_start_date=self.dag.start_date
+        )
+        if blocker is not None:
+            self.waiting_on_past[task.task_id] = blocker
+            return False
+        self.waiting_on_past.pop(task.task_id, None)
+        return True
 
     def _feeding_state(self, task: Any) -> TI | None:
         """A failed or skipped upstream that feeds the expansion decides for the task.
@@ -297,7 +302,10 @@ class RunMachine:
         fine even when some of its copies failed; the trigger rule judges those.
         """
         states = [
-            r.state for tid in task.mapping_feeders for r in self.records[tid] if r.map_index < 0
+            r.state
+            for tid in expansion_dependencies(task)
+            for r in self.records[tid]
+            if r.map_index < 0
         ]
         if any(s in FAILED_STATES for s in states):
             return TI.UPSTREAM_FAILED

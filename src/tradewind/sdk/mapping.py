@@ -215,6 +215,13 @@ class MappedOperator(AbstractOperator):
         raw_id = validate_id(partial_kwargs.pop("task_id"), "task_id")
         self.partial_kwargs = partial_kwargs
         self.task_group = group
+        from tradewind.sdk.map_indexes import mapped_groups
+
+        if group is not None and mapped_groups(group):
+            raise DagDefinitionError(
+                "operator expansion in an expanded task group is not yet supported "
+                f"(task {raw_id!r} in mapped group {mapped_groups(group)[0].group_id!r})"
+            )
         self.task_id = group.child_id(raw_id) if group is not None else raw_id
         validate_id(self.task_id, "task_id")
         _check_argument_names(

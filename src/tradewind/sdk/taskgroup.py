@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -133,6 +132,11 @@ class TaskGroup(DependencyMixin):
     def is_root(self) -> bool:
         return self._group_id is None
 
+    @property
+    def is_mapped(self) -> bool:
+        """Whether the group is mapped (:class:`MappedTaskGroup`)."""
+        return False
+
     def child_id(self, label: str) -> str:
         """The full id a child called ``label`` gets inside this group."""
         if self.group_id and self.prefix_group_id:
@@ -208,27 +212,81 @@ class TaskGroup(DependencyMixin):
         return f"<TaskGroup: {self.group_id}>"
 
 
-def task_group(
-    group_id: str | Callable[..., Any] | None = None, **group_kwargs: Any
-) -> Callable[..., Any]:
+class MappedTaskGroup(TaskGroup):
+    """A task group copied once per element of its input: made by ``.expand()`` or
+    ``.expand_kwargs()`` on a ``@task_group`` function (see :mod:`~tradewind.sdk.mapped_group`).
+
+    Every task inside gets one task instance per element, whether or not it uses the mapped
+    argument; ``expand_input`` is the group's input, as a mapped task's.
+    """
+
+    def __init__(self, group_id: str | None, *, expand_input: Any, **kwargs: Any) -> None:
+        super().__init__(group_id, **kwargs)
+        self.expand_input = expand_input
+
+    @property
+    def is_mapped(self) -> bool:
+        return True
+
+    @property
+    def mapping_feeders(self) -> frozenset[str]:
+        """Ids of the tasks whose output the group expands over."""
+        return frozenset(
+            op.task_id for ref in self.expand_input.references() for op, _ in ref.iter_references()
+        )
+
+    def get_map_length(self, lengths: Any) -> int | None:
+        """How many copies of the group to make, or ``None`` while an input is unknown."""
+        return self.expand_input.get_length(lengths)  # type: ignore[no-any-return]
+
+    def _check_children(self) -> None:
+        # As Airflow: a copy per element cannot be made for a task that runs whatever its
+        # upstream tasks did (it would have to run before the group's length is known).
+        for child in self.children.values():
+            if getattr(child, "trigger_rule", None) == "always":
+                raise DagDefinitionError(
+                    "Task-generated mapping within a mapped task group is not allowed with "
+                    "trigger rule 'always'"
+                )
+
+    @property
+    def roots(self) -> Sequence[AbstractOperator]:
+        self._check_children()
+        return super().roots
+
+    @property
+    def leaves(self) -> Sequence[AbstractOperator]:
+        self._check_children()
+        return super().leaves
+
+    def __exit__(self, *exc: Any) -> None:
+        if exc[0] is None:
+            # The tasks that feed the expansion run before the whole group (as in Airflow).
+            for ref in self.expand_input.references():
+                for op, _ in ref.iter_references():
+                    self.set_upstream(op)
+        super().__exit__(*exc)
+
+    def __repr__(self) -> str:
+        return f"<MappedTaskGroup: {self.group_id}>"
+
+
+def task_group(group_id: str | Callable[..., Any] | None = None, **group_kwargs: Any) -> Any:
     """Make a function into a task-group factory; each call adds one group to the DAG.
 
     The function's name is the default group id; a second call gets a ``__1`` suffix.
     The call returns what the function returns, or the group if it returns nothing.
+    ``.partial(...).expand(...)`` and ``.expand_kwargs(...)`` make a mapped group instead
+    (:class:`~tradewind.sdk.mapped_group.TaskGroupFactory`).
     """
+    from tradewind.sdk.mapped_group import TaskGroupFactory
+
     if callable(group_id):
-        return task_group()(group_id)  # type: ignore[no-any-return]
+        return TaskGroupFactory(group_id, {})
+    if group_id is not None:
+        group_kwargs["group_id"] = group_id
 
-    def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(fn)
-        def factory(*args: Any, **kwargs: Any) -> Any:
-            options = {"add_suffix_on_collision": True, **group_kwargs}
-            group = TaskGroup(group_id if isinstance(group_id, str) else fn.__name__, **options)
-            with group:
-                result = fn(*args, **kwargs)
-            return group if result is None else result
-
-        factory._tw_task_group_factory = True  # type: ignore[attr-defined]
-        return factory
+    def decorator(fn: Callable[..., Any]) -> TaskGroupFactory:
+        return TaskGroupFactory(fn, group_kwargs)
 
     return decorator

@@ -84,7 +84,7 @@ def serialize_params(params: ParamsDict) -> list[list[Any]]:
 
 
 def _serialize_group(group: TaskGroup) -> JsonDict:
-    from tradewind.sdk.taskgroup import TaskGroup
+    from tradewind.sdk.taskgroup import MappedTaskGroup, TaskGroup
 
     children: list[JsonDict] = []
     for child in group.children.values():
@@ -92,7 +92,7 @@ def _serialize_group(group: TaskGroup) -> JsonDict:
             children.append({"group": _serialize_group(child)})
         else:
             children.append({"task": child.task_id})
-    return {
+    data: JsonDict = {
         "group_id": group.group_id,
         "label": group.label,
         "prefix_group_id": group.prefix_group_id,
@@ -101,6 +101,12 @@ def _serialize_group(group: TaskGroup) -> JsonDict:
         "ui_fgcolor": _text(group.ui_fgcolor),
         "children": children,
     }
+    if isinstance(group, MappedTaskGroup):
+        from tradewind.serialization.expand import mapping_feeders, serialize_expand_input
+
+        data["expand_input"] = serialize_expand_input(group.expand_input)
+        data["mapping_feeders"] = mapping_feeders(group.expand_input)
+    return data
 
 
 def _template_values(task: AbstractOperator) -> JsonDict:

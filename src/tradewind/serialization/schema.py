@@ -34,7 +34,9 @@ Version 1 (``FORMAT_VERSION``)::
              # no "default" key: the param has no default value
     GROUP  = {"group_id": str | null, "label": str | null, "prefix_group_id": bool,
               "tooltip": str, "ui_color": str, "ui_fgcolor": str,
-              "children": [{"task": task_id} | {"group": GROUP}, ...]}
+              "children": [{"task": task_id} | {"group": GROUP}, ...],
+              # mapped task groups only (every task inside gets a copy per element):
+              "expand_input": EXPAND, "mapping_feeders": [task_id, ...] (sorted)}
     TASK   = {"task_id", "operator_name" (class name), "operator_module",
               "custom_operator_name", "task_group_id", "trigger_rule", "retries",
               "retry_delay" (seconds), "retry_exponential_backoff" (bool or multiplier),

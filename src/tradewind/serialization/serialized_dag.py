@@ -171,6 +171,12 @@ class SerializedTaskGroup:
         self.ui_color: str = data["ui_color"]
         self.ui_fgcolor: str = data["ui_fgcolor"]
         self.parent_group = parent
+        self.expand_input: SerializedExpandInput | None = None
+        if "expand_input" in data:
+            from tradewind.serialization.expand import SerializedExpandInput
+
+            self.expand_input = SerializedExpandInput(data["expand_input"])
+        self.mapping_feeders: frozenset[str] = frozenset(data.get("mapping_feeders", ()))
         self.children: dict[str, SerializedTask | SerializedTaskGroup] = {}
         for child in data["children"]:
             if "task" in child:
@@ -185,6 +191,17 @@ class SerializedTaskGroup:
     @property
     def is_root(self) -> bool:
         return self.group_id is None
+
+    @property
+    def is_mapped(self) -> bool:
+        """Whether the group is mapped (each task inside gets a copy per element)."""
+        return self.expand_input is not None
+
+    def get_map_length(self, lengths: LengthLookup) -> int | None:
+        """How many copies a mapped group makes, or ``None`` while an input is unknown."""
+        if self.expand_input is None:
+            raise TypeError(f"task group {self.group_id!r} is not mapped")
+        return self.expand_input.get_length(lengths)
 
     def iter_tasks(self) -> list[SerializedTask]:
         out: list[SerializedTask] = []

@@ -19,6 +19,7 @@ from tradewind.db.models import DagRun, TaskInstance
 from tradewind.exceptions import TradewindException
 from tradewind.scheduler.priority import priority_weights
 from tradewind.sdk.abstractoperator import validate_run_id
+from tradewind.sdk.map_indexes import initial_map_indexes
 from tradewind.states import DagRunState
 
 
@@ -32,7 +33,8 @@ def _now() -> datetime:
 
 def initial_task_instances(dag: Any, run_id: str, dag_version_id: int | None) -> list[TaskInstance]:
     """The task instances a new run starts with: one per task, or one per element for a
-    task mapped over literals only (as in Airflow); effective priorities included."""
+    task (or a task in a mapped group) mapped over literals only (as in Airflow);
+    effective priorities included."""
     tasks = dag.task_dict
     weights = priority_weights(
         {tid: t.downstream_task_ids for tid, t in tasks.items()},
@@ -41,15 +43,7 @@ def initial_task_instances(dag: Any, run_id: str, dag_version_id: int | None) ->
     )
     rows: list[TaskInstance] = []
     for tid, task in tasks.items():
-        indexes = [-1]
-        if task.is_mapped:
-            try:
-                length = task.get_map_length(lambda task_id, key: None)
-            except Exception:
-                length = None
-            if length:
-                indexes = list(range(length))
-        for map_index in indexes:
+        for map_index in initial_map_indexes(task):
             rows.append(
                 TaskInstance(
                     dag_id=dag.dag_id,
