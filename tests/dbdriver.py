@@ -132,6 +132,7 @@ class SyncExecutor:
             map_index=w.map_index,
             try_number=w.try_number,
             mapped_upstreams=frozenset(t for t, op in dag.task_dict.items() if op.is_mapped),
+            clear_xcom=not w.xcom_cleared,
         )
         self.ran.append(f"{w.task_id}#{w.try_number}")
         self.events.append(

@@ -130,6 +130,38 @@ def test_a_triggered_run_goes_to_success_with_mapping_and_a_retry(
     assert executor.ran.count("total#1") == 1 and executor.ran.count("total#2") == 1
 
 
+RETRY_PUSHES_LESS = """
+from datetime import timedelta
+from tradewind.sdk import dag, task
+
+@dag(schedule=None)
+def loop_retry_xcom():
+    @task(retries=1, retry_delay=timedelta(seconds=0))
+    def flaky(ti=None):
+        if ti.try_number == 1:
+            ti.xcom_push(key="note", value="from the failed try")
+            raise RuntimeError("first try fails")
+
+    @task
+    def check(ti=None):
+        assert ti.xcom_pull(task_ids="flaky", key="note") is None
+
+    flaky() >> check()
+
+loop_retry_xcom()
+"""
+
+
+def test_a_retry_starts_without_what_the_failed_try_pushed(engine: Engine, tmp_path: Path) -> None:
+    dag_id = register(engine, tmp_path, RETRY_PUSHES_LESS)
+    executor = SyncExecutor(engine)
+    scheduler = Scheduler(engine, executor)  # type: ignore[arg-type]
+    scheduler.start()
+    run_id = trigger(engine, scheduler, dag_id)
+    assert run_until_done(engine, scheduler, dag_id, run_id).state == "success"
+    assert executor.ran == ["flaky#1", "flaky#2", "check#1"]
+
+
 def test_paused_dags_do_not_run_and_max_active_runs_holds_runs_queued(
     engine: Engine, tmp_path: Path
 ) -> None:

@@ -130,17 +130,22 @@ def run_task_try(
     log_sink: LineSink | None = None,
     mapped_upstreams: frozenset[str] = frozenset(),
     max_tries: int | None = None,
+    clear_xcom: bool = True,
 ) -> TryOutcome:
     """Run one try; never raises for task errors (they become the outcome's state).
 
     ``mapped_upstreams`` names upstream tasks that are mapped, so their output is pulled as
     a list. ``log_sink`` receives each log line of the try. ``max_tries`` is the task
     instance's (Airflow's: a failed try is retried while ``try_number <= max_tries``); it
-    defaults to the task's ``retries`` and differs after a clear.
+    defaults to the task's ``retries`` and differs after a clear. ``clear_xcom=False``
+    when the task instance's XCom was already removed for this try (the scheduler does it
+    as it queues the try).
     """
     sink = log_sink or (lambda line: None)
     with capture_task_output(sink):
-        return _run(task, dag_run, client, map_index, try_number, mapped_upstreams, max_tries)
+        return _run(
+            task, dag_run, client, map_index, try_number, mapped_upstreams, max_tries, clear_xcom
+        )
 
 
 def _run(
@@ -151,6 +156,7 @@ def _run(
     try_number: int,
     mapped_upstreams: frozenset[str],
     max_tries: int | None = None,
+    clear_xcom: bool = True,
 ) -> TryOutcome:
     start = _now()
     ti = RuntimeTaskInstance(
@@ -176,7 +182,8 @@ def _run(
     )
     with use_reader(client):
         try:
-            client.xcom_clear(dag_run.dag_id, dag_run.run_id, task.task_id, map_index)
+            if clear_xcom:
+                client.xcom_clear(dag_run.dag_id, dag_run.run_id, task.task_id, map_index)
             context = dict(build_context(ti, task, {}))
             context["params"] = _resolve_params(task, dag_run.conf)
             with set_current_context(context):  # type: ignore[arg-type]

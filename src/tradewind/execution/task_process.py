@@ -148,6 +148,7 @@ def _run_try(plan: TryPlan, sock: socket.socket) -> int:
         log_sink=plan.log.write_line,
         mapped_upstreams=plan.mapped_ids,
         max_tries=w.max_tries,
+        clear_xcom=not w.xcom_cleared,
     )
     sys.stdout.flush()
     sys.stderr.flush()

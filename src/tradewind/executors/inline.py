@@ -131,6 +131,7 @@ class InlineExecutor:
                     log_sink=log.write_line,
                     mapped_upstreams=self.cache.mapped_task_ids(dag),
                     max_tries=w.max_tries,
+                    clear_xcom=not w.xcom_cleared,
                 )
         finally:
             self._current = None

@@ -102,6 +102,9 @@ class ExecuteTask(Message, frozen=True, kw_only=True, tag="ExecuteTask"):
     queue: str = "default"
     pool: str = "default_pool"
     priority_weight: int = 1
+    #: The scheduler removed this task instance's XCom when it queued the try, so the try
+    #: need not ask for that again.
+    xcom_cleared: bool = False
 
     @property
     def key(self) -> tuple[str, int]:

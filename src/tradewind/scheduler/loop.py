@@ -40,6 +40,7 @@ from tradewind.db.models import DagModel, DagRun, Job, Pool, SerializedDagModel
 from tradewind.db.models import TaskInstance as TIRow
 from tradewind.db.queries import dagruns
 from tradewind.db.queries import taskinstances as ti_queries
+from tradewind.db.queries import xcom as xcom_queries
 from tradewind.db.queries.dags import SerializedDagCache
 from tradewind.executors.base import Event, Executor
 from tradewind.executors.workload import ExecuteTask, RunData, TaskOutcomeEvent, TaskStartedEvent
@@ -782,6 +783,11 @@ class Scheduler:
             run = self._run_data.get(key) or self._read_run_data(session, key, row.run_pk)
             if run is not None:
                 workloads.append(self._workload(row, run, try_number))
+        # What earlier tries pushed goes in this transaction, in one statement, instead of
+        # a request from every try as it starts.
+        xcom_queries.clear_tries(
+            session.connection(), [(w.dag_id, w.run_id, w.task_id, w.map_index) for w in workloads]
+        )
         return workloads
 
     def _read_page(self, session: Session, size: int, offset: int) -> list[Any]:
@@ -841,6 +847,7 @@ class Scheduler:
             queue=row.queue or "default",
             pool=row.pool,
             priority_weight=row.priority_weight or 1,
+            xcom_cleared=True,
         )
 
     def _slots_in_use(self, session: Session) -> tuple[dict[str, PoolSlots], ActiveCounts]:

@@ -13,7 +13,7 @@ import functools
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, select
+from sqlalchemy import Connection, Table, bindparam, delete, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from tradewind.db.dialects import dialect_name
@@ -123,6 +123,16 @@ def clear(bind: Bind, dag_id: str, run_id: str, task_id: str, map_index: int) ->
     }
     if bind.execute(_ANY_OF_TRY, params).first() is not None:
         bind.execute(_DELETE, params)
+
+
+def clear_tries(bind: Bind, instances: list[tuple[str, str, str, int]]) -> None:
+    """Remove what these task instances (``(dag_id, run_id, task_id, map_index)``) pushed,
+    in one statement: the scheduler does it as it queues their next tries, so a try starts
+    with nothing left from an earlier one (Airflow clears when a try starts running)."""
+    if not instances:
+        return
+    columns = tuple_(_C.dag_id, _C.run_id, _C.task_id, _C.map_index)
+    bind.execute(delete(_TABLE).where(columns.in_(instances)))
 
 
 def pushed_counts(
