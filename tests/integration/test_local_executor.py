@@ -80,6 +80,17 @@ def work():
         time.sleep(30)
 
     @task
+    def vanish():
+        os._exit(0)  # exits "cleanly" without reporting anything
+
+    @task
+    def leave_a_child():
+        import subprocess
+        # Inherits the task's stdout (its log), not its channel to the executor.
+        subprocess.Popen(["sleep", "30"], start_new_session=True)
+        return "done"
+
+    @task
     def numbers():
         return [1, 2, 3]
 
@@ -97,6 +108,8 @@ def work():
     nap()
     overrun()
     stuck()
+    vanish()
+    leave_a_child()
     total(square.expand(x=numbers()))
 
 work()
@@ -293,6 +306,21 @@ def test_a_task_deaf_to_the_alarm_is_killed_after_the_grace(harness: Harness) ->
     assert "execution_timeout" in (outcome.error or "")
     helper = int(Path(os.environ["IMPORTS_FILE"] + ".helper").read_text())
     assert _gone(helper), "the task's own subprocess outlived the try"
+
+
+def test_a_task_process_that_exits_without_its_outcome_fails_the_try(harness: Harness) -> None:
+    outcome = harness.run("vanish")
+    assert (outcome.state, outcome.crashed) == (TI.FAILED, True)
+    assert "without reporting" in (outcome.error or "")
+    assert harness.run("produce").state is TI.SUCCESS
+
+
+def test_a_process_the_task_leaves_running_does_not_hold_the_try_open(harness: Harness) -> None:
+    began = time.monotonic()
+    outcome = harness.run("leave_a_child")
+    assert outcome.state is TI.SUCCESS
+    assert time.monotonic() - began < 10  # not the 30 s the left process sleeps
+    assert harness.run("produce").state is TI.SUCCESS
 
 
 def test_a_dag_file_is_imported_once_per_worker(harness: Harness) -> None:

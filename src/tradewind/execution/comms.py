@@ -4,15 +4,16 @@ A frame is a 4-byte big-endian length and a JSON object with a ``type`` discrimi
 ``version``. No pickle: a peer can only send data, never code, and a frame of an unknown
 type or version is refused with a clear error.
 
-Who sends what:
+Who sends what, on which socket:
 
-- executor -> worker: :class:`~tradewind.executors.workload.ExecuteTask`, :class:`Cancel`,
-  :class:`Shutdown`, :class:`ServiceResponse`;
+- executor -> worker: :class:`~tradewind.executors.workload.ExecuteTask` (with the try's
+  channel, a socket passed along as a file descriptor), :class:`Cancel`, :class:`Shutdown`;
 - worker -> executor: :class:`WorkerReady`, :class:`WorkerHeartbeat`,
-  :class:`~tradewind.executors.workload.TaskStartedEvent`,
-  :class:`~tradewind.executors.workload.TaskOutcomeEvent`, and the task's
-  :class:`ServiceRequest` (relayed);
-- task process -> worker: :class:`ServiceRequest`, then its ``TaskOutcomeEvent``.
+  :class:`~tradewind.executors.workload.TaskStartedEvent`, and :class:`TryEnded` when it
+  has reaped the try's process;
+- task process <-> executor, on the try's channel: :class:`ServiceRequest` and
+  :class:`ServiceResponse`, then the task's ``TaskOutcomeEvent``. The worker relays
+  nothing: it forks, watches and reaps.
 
 >>> import socket
 >>> a, b = socket.socketpair()
@@ -24,13 +25,18 @@ Cancel(version=1, ti_id='x')
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
 import struct
+from collections import deque
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 import msgspec
 
 from tradewind.executors.workload import (
+    AwareDatetime,
     ExecuteTask,
     Message,
     TaskOutcomeEvent,
@@ -125,6 +131,19 @@ class Shutdown(Message, frozen=True, kw_only=True, tag="Shutdown"):
     version: Literal[1] = 1
 
 
+class TryEnded(Message, frozen=True, kw_only=True, tag="TryEnded"):
+    """The worker reaped a try's task process. ``error`` says why it ended without its
+    outcome (killed, crashed, timed out), ``None`` when it exited normally, having sent its
+    outcome over its own channel (if it did not, the executor reports the try failed)."""
+
+    version: Literal[1] = 1
+    ti_id: str
+    try_number: int
+    error: str | None = None
+    pid: int
+    end_date: AwareDatetime
+
+
 Frame = (
     ExecuteTask
     | TaskStartedEvent
@@ -135,6 +154,7 @@ Frame = (
     | WorkerHeartbeat
     | Cancel
     | Shutdown
+    | TryEnded
 )
 _decoder: msgspec.json.Decoder[Frame] = msgspec.json.Decoder(Frame)
 
@@ -153,17 +173,45 @@ def decode_frame(body: bytes) -> Frame:
         raise FrameError(f"invalid frame: {err}") from None
 
 
-def send_frame(sock: socket.socket, frame: Message) -> None:
-    """Write one frame (blocking until the peer has room)."""
-    sock.sendall(encode_frame(frame))
+def send_frame(sock: socket.socket, frame: Message, fds: Sequence[int] = ()) -> None:
+    """Write one frame (blocking until the peer has room), passing ``fds`` with its first
+    bytes (a Unix socket's ``SCM_RIGHTS``: the peer's :class:`FrameReader` made with
+    ``accept_fds`` gets copies of them, in order)."""
+    data = encode_frame(frame)
+    if fds:
+        sent = socket.send_fds(sock, [data], list(fds))
+        data = data[sent:]
+    if data:
+        sock.sendall(data)
 
 
 class FrameReader:
-    """Splits the byte stream of one socket into frames."""
+    """Splits the byte stream of one socket into frames.
 
-    def __init__(self, sock: socket.socket) -> None:
+    With ``accept_fds``, file descriptors sent along (see :func:`send_frame`) are kept, in
+    the order they came, for :meth:`take_fd`.
+    """
+
+    def __init__(self, sock: socket.socket, *, accept_fds: bool = False) -> None:
         self.sock = sock
         self._buffer = bytearray()
+        self._accept_fds = accept_fds
+        self._fds: deque[int] = deque()
+        self._returned: deque[Frame] = deque()
+
+    def take_fd(self) -> int | None:
+        """The oldest file descriptor received and not yet taken (the caller owns it)."""
+        return self._fds.popleft() if self._fds else None
+
+    def push_back(self, frames: Iterable[Frame]) -> None:
+        """Frames read too early (they belong to what comes next): returned again first."""
+        self._returned.extend(frames)
+
+    def close_fds(self) -> None:
+        """Close every received file descriptor nobody took."""
+        while self._fds:
+            with contextlib.suppress(OSError):
+                os.close(self._fds.popleft())
 
     def _take_one(self) -> Frame | None:
         if len(self._buffer) < _HEADER.size:
@@ -179,7 +227,13 @@ class FrameReader:
         return decode_frame(body)
 
     def _recv(self) -> None:
-        data = self.sock.recv(1 << 16)
+        if self._accept_fds:
+            data, fds, _, _ = socket.recv_fds(self.sock, 1 << 16, 4)
+            for fd in fds:
+                os.set_inheritable(fd, False)  # never into a subprocess a task starts
+            self._fds.extend(fds)
+        else:
+            data = self.sock.recv(1 << 16)
         if not data:
             raise EOFError("peer closed the connection")
         self._buffer += data
@@ -192,13 +246,16 @@ class FrameReader:
 
     def buffered(self) -> list[Frame]:
         """Complete frames already received but not yet returned."""
-        frames: list[Frame] = []
+        frames: list[Frame] = list(self._returned)
+        self._returned.clear()
         while (frame := self._take_one()) is not None:
             frames.append(frame)
         return frames
 
     def read_blocking(self) -> Frame:
         """The next frame, waiting for it; :class:`EOFError` if the peer closes first."""
+        if self._returned:
+            return self._returned.popleft()
         while (frame := self._take_one()) is None:
             self._recv()
         return frame

@@ -5,15 +5,21 @@ starts the task in about a millisecond, and whatever the task does to its proces
 threads, leaked memory, a crash) dies with it. The child runs the task runner in its main
 thread, so ``execution_timeout`` interrupts even a blocking call with ``SIGALRM``.
 
-The supervisor (the worker's only thread) relays the child's service requests to the
-executor and the answers back, heartbeats while the try runs, and decides how the try ended:
+The child talks to the executor on the try's own channel (a socket the executor passed
+along with the workload): its service requests, and its outcome. The supervisor (the
+worker's only thread) relays nothing; it says the try started, heartbeats while it runs,
+and, once it has reaped the child, says how the process ended
+(:class:`~tradewind.execution.comms.TryEnded`):
 
-- the child sent its :class:`~tradewind.executors.workload.TaskOutcomeEvent`: that is the
-  outcome;
-- the child died first (killed, out of memory, crashed): a ``crashed`` failure saying so;
+- it exited normally, having sent its outcome: nothing more to say;
+- it died first (killed, out of memory, crashed): a ``crashed`` failure saying so, also
+  written to the try's log;
 - it ran past ``execution_timeout`` plus a grace period (blocked where ``SIGALRM`` cannot
-  reach it): its process group is killed, and the outcome says so;
+  reach it): its process group is killed, and the error says so;
 - the executor cancels the try or goes away: the same, and the worker exits with it.
+
+Doing nothing while the child runs is the point: every page the worker touched during a
+try would be copied once more, as the child still shares it.
 
 The child itself is :mod:`tradewind.execution.task_process`.
 """
@@ -32,19 +38,16 @@ from datetime import UTC, datetime
 
 from tradewind.execution.comms import (
     Cancel,
+    Frame,
     FrameReader,
-    ServiceRequest,
-    ServiceResponse,
     Shutdown,
+    TryEnded,
     WorkerHeartbeat,
     send_frame,
 )
 from tradewind.execution.task_log import format_line
 from tradewind.execution.task_process import TryPlan, child_main
-from tradewind.executors.workload import TaskOutcomeEvent, TaskStartedEvent
-
-#: Seconds a child that has sent its outcome gets to exit before it is killed.
-_EXIT_GRACE = 5.0
+from tradewind.executors.workload import TaskStartedEvent
 
 
 class ExecutorGone(Exception):
@@ -82,11 +85,18 @@ def _describe_exit(status: int) -> str:
     return f"the task process exited with code {os.waitstatus_to_exitcode(status)}"
 
 
+def _exited_cleanly(status: int) -> bool:
+    """The child exits with 0 only once it has sent its outcome (see ``child_main``)."""
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
 class TrySupervisor:
     """Forks the child for one try and watches it until it ends (see the module docstring).
 
     ``executor`` is the worker's connection to its executor and ``reader`` its frame reader
-    (shared with the worker loop, which may have buffered frames already).
+    (shared with the worker loop, which may have buffered frames already); ``channel`` is
+    the try's own socket to the executor, handed to the child (the supervisor closes its
+    copy once it has forked).
     """
 
     def __init__(
@@ -95,33 +105,32 @@ class TrySupervisor:
         executor: socket.socket,
         reader: FrameReader,
         settings: SupervisorSettings,
+        channel: socket.socket,
     ) -> None:
         self.plan = plan
         self.executor = executor
         self.reader = reader
         self.settings = settings
+        self.channel = channel
         #: Set when the executor asked the worker to exit after this try.
         self.shutdown_requested = False
-        self._result: TaskOutcomeEvent | None = None
         self._kill_reason: str | None = None
         self._pid = 0
         self._reaped = False
 
     def run(self) -> None:
-        """Run the try to its end and report its outcome to the executor (as soon as the
-        child sends it: the child's exit is not waited for). Raises :class:`ExecutorGone`
-        if the executor went away."""
+        """Run the try to its end and report how its process ended to the executor (the
+        outcome itself goes from the child to the executor on ``channel``). Raises
+        :class:`ExecutorGone` if the executor went away."""
         w = self.plan.workload
-        ours, theirs = socket.socketpair()
         sys.stdout.flush()
         sys.stderr.flush()
         started = _now()
         parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child never returns (coverage cannot see it)
-            ours.close()
-            child_main(self.plan, theirs, self.executor.fileno(), parent)
-        theirs.close()
+            child_main(self.plan, self.channel, self.executor.fileno(), parent)
+        self.channel.close()
         self._pid = pid
         with contextlib.suppress(OSError):  # the child does it too: the first one wins
             os.setpgid(pid, pid)
@@ -136,25 +145,22 @@ class TrySupervisor:
                     hostname=self.plan.hostname,
                 ),
             )
-            status = self._watch(ours)
+            status = self._watch()
         except BaseException:
             self._kill()
             if not self._reaped:
                 self._reap()
             raise
-        finally:
-            ours.close()
         self._kill()  # anything the try left behind in its process group
-        if self._result is not None:
-            return
-        reason = self._kill_reason or _describe_exit(status)
-        message = f"Try ended without an outcome: {reason}"
-        self.plan.log.write_line(format_line("ERROR", message))
-        event = TaskOutcomeEvent.crash(
-            w, message, started, _now(), pid=pid, hostname=self.plan.hostname
+        error = None
+        if self._kill_reason is not None or not _exited_cleanly(status):
+            error = f"Try ended without an outcome: {self._kill_reason or _describe_exit(status)}"
+            self.plan.log.write_line(format_line("ERROR", error))
+        ended = TryEnded(
+            ti_id=w.ti_id, try_number=w.try_number, error=error, pid=pid, end_date=_now()
         )
         try:
-            send_frame(self.executor, event)
+            send_frame(self.executor, ended)
         except OSError as err:
             raise ExecutorGone(str(err)) from None
 
@@ -173,30 +179,23 @@ class TrySupervisor:
         self._reaped = True
         return status
 
-    def _watch(self, child: socket.socket) -> int:
-        """Relay and watch until the child has exited; its wait status."""
+    def _watch(self) -> int:
+        """Watch until the child has exited; its wait status."""
         limit = self.plan.task.execution_timeout
         now = time.monotonic()
         kill_at = now + limit.total_seconds() + self.settings.kill_grace if limit else None
         beat_at = now + self.settings.heartbeat_interval
-        child_reader = FrameReader(child)
         pidfd = _pidfd(self._pid)
-        reading_executor = True
+        #: Frames for what comes after this try (the next workload): kept for the worker.
+        later: list[Frame] = []
         with selectors.DefaultSelector() as sel:
-            sel.register(child, selectors.EVENT_READ, "child")
             sel.register(self.executor, selectors.EVENT_READ, "executor")
             if pidfd is not None:
                 sel.register(pidfd, selectors.EVENT_READ, "exit")
             try:
                 for frame in self.reader.buffered():
-                    self._from_executor(frame, child)
+                    self._from_executor(frame, later)
                 while True:
-                    if self._result is not None and reading_executor:
-                        # Reported: frames from the executor now belong to the next try and
-                        # are read after reaping. The child's os._exit is all that is left.
-                        sel.unregister(self.executor)
-                        reading_executor = False
-                        kill_at = time.monotonic() + _EXIT_GRACE
                     now = time.monotonic()
                     wait = beat_at - now
                     if kill_at is not None:
@@ -205,20 +204,16 @@ class TrySupervisor:
                         wait = min(wait, 0.05)
                     exited = False
                     for key, _ in sel.select(max(wait, 0.0)):
-                        if key.data == "child":
-                            if not self._from_child(child_reader):
-                                sel.unregister(child)
-                        elif key.data == "executor":
-                            self._read_executor(child)
+                        if key.data == "executor":
+                            self._read_executor(later)
                         else:
                             exited = True
                     status = self._reap(0 if exited else os.WNOHANG)
                     if status is not None:
-                        self._drain(child_reader)
                         return status
                     now = time.monotonic()
                     if kill_at is not None and now >= kill_at:
-                        if self._result is None and self._kill_reason is None:
+                        if self._kill_reason is None:
                             self._kill_reason = (
                                 f"killed after execution_timeout ({limit}) plus "
                                 f"{self.settings.kill_grace:g}s grace: it did not stop on its own"
@@ -226,55 +221,29 @@ class TrySupervisor:
                         self._kill()
                         kill_at = None
                     if now >= beat_at:
-                        if reading_executor:
-                            heartbeat = WorkerHeartbeat(ti_id=self.plan.workload.ti_id)
-                            send_frame(self.executor, heartbeat)
+                        heartbeat = WorkerHeartbeat(ti_id=self.plan.workload.ti_id)
+                        send_frame(self.executor, heartbeat)
                         beat_at = now + self.settings.heartbeat_interval
             finally:
                 if pidfd is not None:
                     os.close(pidfd)
+                self.reader.push_back(later)
 
-    def _read_executor(self, child: socket.socket) -> None:
+    def _read_executor(self, later: list[Frame]) -> None:
         try:
             frames = self.reader.read_available()
         except (EOFError, OSError) as err:
             self._kill_reason = "the executor went away"
             raise ExecutorGone(str(err)) from None
         for frame in frames:
-            self._from_executor(frame, child)
+            self._from_executor(frame, later)
 
-    def _from_child(self, reader: FrameReader) -> bool:
-        """Handle what the child sent; ``False`` once it closed its end."""
-        try:
-            frames = reader.read_available()
-        except (EOFError, OSError):
-            return False
-        for frame in frames:
-            if isinstance(frame, ServiceRequest):
-                send_frame(self.executor, frame)
-            elif isinstance(frame, TaskOutcomeEvent) and self._result is None:
-                self._result = frame
-                try:
-                    send_frame(self.executor, frame)
-                except OSError as err:
-                    raise ExecutorGone(str(err)) from None
-        return True
-
-    def _drain(self, reader: FrameReader) -> None:
-        reader.sock.setblocking(False)
-        try:
-            while self._from_child(reader):
-                pass
-        except BlockingIOError:
-            pass
-
-    def _from_executor(self, frame: object, child: socket.socket) -> None:
-        if isinstance(frame, ServiceResponse):
-            with contextlib.suppress(OSError):  # a child that is gone is handled on its exit
-                send_frame(child, frame)
-        elif isinstance(frame, Cancel) and frame.ti_id == self.plan.workload.ti_id:
+    def _from_executor(self, frame: Frame, later: list[Frame]) -> None:
+        if isinstance(frame, Cancel) and frame.ti_id == self.plan.workload.ti_id:
             if self._kill_reason is None:
                 self._kill_reason = "cancelled"
             self._kill()
         elif isinstance(frame, Shutdown):
             self.shutdown_requested = True
+        else:  # the next workload (sent once the outcome arrived), or a cancel of it
+            later.append(frame)

@@ -85,7 +85,7 @@ class Worker:
 
     def __init__(self, sock: socket.socket, settings: SupervisorSettings, cache: DagFileCache):
         self.sock = sock
-        self.reader = FrameReader(sock)
+        self.reader = FrameReader(sock, accept_fds=True)
         self.settings = settings
         self.cache = cache
         self.hostname = socket.gethostname()
@@ -116,24 +116,32 @@ class Worker:
     def run(self, workload: ExecuteTask) -> bool:
         """Run one try and report it; whether the executor asked the worker to stop."""
         started = datetime.now(UTC)
-        try:
-            log = TryLogWriter(resolve_log_path(self.logs, workload.log_path))
-        except (OSError, ValueError) as err:
-            self._failed(workload, started, f"cannot open the try's log: {err}")
+        fd = self.reader.take_fd()
+        if fd is None:
+            self._failed(workload, started, "the workload came without its channel")
             return False
+        channel = socket.socket(fileno=fd)
         try:
             try:
-                plan = self._plan(workload, log)
-            except (Exception, SystemExit) as err:
-                error = "".join(traceback.format_exception(err)).rstrip()
-                log.write_line(format_line("ERROR", f"Could not load the task:\n{error}"))
-                self._failed(workload, started, error)
+                log = TryLogWriter(resolve_log_path(self.logs, workload.log_path))
+            except (OSError, ValueError) as err:
+                self._failed(workload, started, f"cannot open the try's log: {err}")
                 return False
-            supervisor = TrySupervisor(plan, self.sock, self.reader, self.settings)
-            supervisor.run()
-            return supervisor.shutdown_requested
+            try:
+                try:
+                    plan = self._plan(workload, log)
+                except (Exception, SystemExit) as err:
+                    error = "".join(traceback.format_exception(err)).rstrip()
+                    log.write_line(format_line("ERROR", f"Could not load the task:\n{error}"))
+                    self._failed(workload, started, error)
+                    return False
+                supervisor = TrySupervisor(plan, self.sock, self.reader, self.settings, channel)
+                supervisor.run()
+                return supervisor.shutdown_requested
+            finally:
+                log.close()
         finally:
-            log.close()
+            channel.close()  # the child has its own copy
 
     def _plan(self, workload: ExecuteTask, log: TryLogWriter) -> TryPlan:
         if workload.version != VERSION:

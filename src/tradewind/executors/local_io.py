@@ -1,8 +1,14 @@
 """The local executor's I/O thread: owns the worker processes and their sockets.
 
-Only this thread reads or writes a worker's socket, so frames never interleave and the
-services are called one request at a time. Other threads talk to it through the
-executor's locked state and a wake-up pipe.
+Only this thread reads or writes a worker's socket or a try's channel, so frames never
+interleave and the services are called one request at a time. Other threads talk to it
+through the executor's locked state and a wake-up pipe.
+
+Each try gets its own channel, a socket pair made here: one end goes to the worker with
+the workload (as a file descriptor) and on to the task process it forks, so the task's
+requests and its outcome come straight here, not relayed by the worker. A try's outcome is
+what its channel says; if the worker then reports the process ended (``TryEnded``) with
+none received, the try failed and the worker's report says why.
 """
 
 from __future__ import annotations
@@ -25,11 +31,13 @@ from tradewind.execution.comms import (
     FrameError,
     ServiceRequest,
     Shutdown,
+    TryEnded,
     WorkerHeartbeat,
     WorkerReady,
+    send_frame,
 )
 from tradewind.executors.base import ExecutorError
-from tradewind.executors.local_workers import WorkerHandle, worker_env
+from tradewind.executors.local_workers import TryChannel, WorkerHandle, worker_env
 from tradewind.executors.serving import answer
 from tradewind.executors.workload import TaskOutcomeEvent, TaskStartedEvent
 
@@ -120,8 +128,10 @@ class PoolIO:
                             os.read(self._wake_r, 4096)
                         if self._run_commands():
                             return
-                    else:
+                    elif isinstance(key.data, WorkerHandle):
                         self._read(key.data)
+                    else:
+                        self._read_channel(*key.data)
         except BaseException as err:
             log.exception("the local executor's I/O thread failed")
             self._error = err
@@ -158,10 +168,16 @@ class PoolIO:
             worker.task_pid = None
             worker.last_seen = time.monotonic()
             self.owner.started(workload, worker.pid, None)
+            channel, theirs = TryChannel.open(workload.key)
+            self._close_channel(worker)
+            worker.channel = channel
+            self.sel.register(channel.sock, selectors.EVENT_READ, (worker, channel))
             try:
-                worker.send(workload)
+                worker.send(workload, (theirs.fileno(),))
             except OSError as err:
                 self._lost(worker, f"could not send the workload: {err}")
+            finally:
+                theirs.close()
 
     def _housekeeping(self) -> float:
         now = time.monotonic()
@@ -205,16 +221,86 @@ class PoolIO:
                 self._lost(worker, f"protocol violation: unexpected {type(frame).__name__}")
                 return
 
+    def _read_channel(self, worker: WorkerHandle, channel: TryChannel) -> None:
+        """A try's task process asked for something, or sent its outcome."""
+        try:
+            frames = channel.reader.read_available()
+        except (EOFError, OSError, FrameError):
+            self._close_channel(worker, channel)  # the process ended: its worker reports it
+            return
+        worker.last_seen = time.monotonic()
+        for frame in frames:
+            self._from_channel(worker, channel, frame, answering=True)
+
+    def _from_channel(
+        self, worker: WorkerHandle, channel: TryChannel, frame: Frame, *, answering: bool
+    ) -> None:
+        workload = worker.workload
+        if workload is None or workload.key != channel.key:
+            self._close_channel(worker, channel)  # a try already settled: nothing to say
+        elif isinstance(frame, ServiceRequest):
+            if answering:
+                owner = (workload.dag_id, workload.run_id, workload.task_id, workload.map_index)
+                with contextlib.suppress(OSError):  # a process gone is reported by its worker
+                    send_frame(channel.sock, answer(self.owner.services, frame, owner))
+        elif isinstance(frame, TaskOutcomeEvent) and (frame.ti_id, frame.try_number) == channel.key:
+            worker.workload = None
+            worker.idle_since = time.monotonic()
+            self._close_channel(worker, channel)
+            self.owner.finished(frame)
+        else:
+            log.error("try %s sent an unexpected %s: ignored", channel.key, type(frame).__name__)
+
+    def _close_channel(self, worker: WorkerHandle, channel: TryChannel | None = None) -> None:
+        """Stop listening on ``channel`` (the worker's current one by default)."""
+        channel = channel or worker.channel
+        if channel is None:
+            return
+        with contextlib.suppress(KeyError, ValueError):
+            self.sel.unregister(channel.sock)
+        channel.close()
+        if worker.channel is channel:
+            worker.channel = None
+
+    def _try_ended(self, worker: WorkerHandle, frame: TryEnded) -> None:
+        """The worker reaped a try's process: whatever the process sent is in its channel
+        by now; without an outcome there, the try failed."""
+        workload = worker.workload
+        if workload is None or workload.key != (frame.ti_id, frame.try_number):
+            return  # its outcome came in already
+        channel = worker.channel
+        if channel is not None and channel.key == workload.key:
+            channel.sock.setblocking(False)
+            try:
+                while worker.channel is channel:
+                    for item in channel.reader.read_available():
+                        self._from_channel(worker, channel, item, answering=False)
+            except (EOFError, OSError, FrameError):
+                pass
+            self._close_channel(worker, channel)
+        if worker.workload is not workload:
+            return  # the outcome was in the channel
+        worker.workload = None
+        worker.idle_since = time.monotonic()
+        error = frame.error or (
+            "Try ended without an outcome: the task process exited without reporting one"
+        )
+        crash = TaskOutcomeEvent.crash(
+            workload, error, worker.started, frame.end_date, pid=frame.pid, hostname=self.hostname
+        )
+        self.owner.finished(crash)
+
     def _on_frame(self, worker: WorkerHandle, frame: Frame) -> bool:
         workload = worker.workload
-        if isinstance(frame, ServiceRequest) and workload is not None:
-            owner = (workload.dag_id, workload.run_id, workload.task_id, workload.map_index)
-            worker.send(answer(self.owner.services, frame, owner))
+        if isinstance(frame, TryEnded):
+            self._try_ended(worker, frame)
         elif isinstance(frame, TaskOutcomeEvent) and workload is not None:
+            # From the worker itself: it could not load the task, so nothing was forked.
             if (frame.ti_id, frame.try_number) != workload.key:
                 return False
             worker.workload = None
             worker.idle_since = time.monotonic()
+            self._close_channel(worker)
             self.owner.finished(frame)
         elif isinstance(frame, TaskStartedEvent) and workload is not None:
             worker.task_pid = frame.pid
@@ -237,6 +323,7 @@ class PoolIO:
         self.workers.remove(worker)
         with contextlib.suppress(KeyError, ValueError):
             self.sel.unregister(worker.sock)
+        self._close_channel(worker)
         worker.kill()
         how = worker.close(wait=5.0)
         stale = worker.pid in self._stale
@@ -270,6 +357,7 @@ class PoolIO:
             with contextlib.suppress(KeyError, ValueError):
                 self.sel.unregister(worker.sock)
             how = worker.close(wait=5.0)
+            self._close_channel(worker)
             if worker.workload is not None:
                 self.owner.finished(
                     TaskOutcomeEvent.crash(

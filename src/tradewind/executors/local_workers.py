@@ -32,6 +32,25 @@ _BOOT = (
 
 
 @dataclass
+class TryChannel:
+    """The executor's end of one try's socket to its task process (requests, outcome)."""
+
+    key: tuple[str, int]
+    sock: socket.socket
+    reader: FrameReader
+
+    @classmethod
+    def open(cls, key: tuple[str, int]) -> tuple[TryChannel, socket.socket]:
+        """A new channel, and the other end to hand to the worker (to close once sent)."""
+        ours, theirs = socket.socketpair()
+        return cls(key, ours, FrameReader(ours)), theirs
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+@dataclass
 class WorkerHandle:
     proc: subprocess.Popen[bytes]
     sock: socket.socket
@@ -42,6 +61,8 @@ class WorkerHandle:
     started: datetime | None = None
     #: The task process running ``workload`` (from its started event).
     task_pid: int | None = None
+    #: The executor's end of the running try's own channel to its task process.
+    channel: TryChannel | None = None
     last_seen: float = field(default_factory=time.monotonic)
     #: When it last finished a try (it may still be reaping that try's process for a moment).
     idle_since: float = 0.0
@@ -73,8 +94,8 @@ class WorkerHandle:
             theirs.close()
         return cls(proc=proc, sock=ours, reader=FrameReader(ours))
 
-    def send(self, frame: Message) -> None:
-        send_frame(self.sock, frame)
+    def send(self, frame: Message, fds: tuple[int, ...] = ()) -> None:
+        send_frame(self.sock, frame, fds)
 
     def kill(self) -> None:
         with contextlib.suppress(OSError):
