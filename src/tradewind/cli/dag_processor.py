@@ -21,12 +21,12 @@ def run(args: argparse.Namespace) -> int:
     from tradewind.cli.common import dags_folder
     from tradewind.dag_processing.manager import DagProcessor
     from tradewind.dag_processing.parser import warm_up
-    from tradewind.db import migrate
+    from tradewind.db import schema_version
     from tradewind.db.session import get_engine
 
     folder = dags_folder(args)
     engine = get_engine()
-    if migrate.current_revision(engine) != migrate.head_revision():
+    if not schema_version.is_current(engine):
         print(
             "error: the metadata database is not at the current schema; "
             "run 'tradewind db migrate' first",

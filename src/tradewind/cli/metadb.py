@@ -50,19 +50,19 @@ def session() -> Iterator[Session]:
     """A session on the configured database, committed at the end of the block and rolled
     back if it raises; a schema that is missing or behind stops here with what to run."""
     from tradewind.cli.common import CommandError
-    from tradewind.db import migrate
-    from tradewind.db.session import database_url, get_engine, session_scope
+    from tradewind.db.schema_version import HEAD_REVISION, current_revision
+    from tradewind.db.session import database_url, session_scope
 
     url = database_url()
-    current = migrate.current_revision(get_engine(url))
-    head = migrate.head_revision()
-    if current != head:
-        state = "has no schema" if current is None else f"is at schema revision {current}"
-        raise CommandError(
-            f"the metadata database {database_label(url)} {state}, this Tradewind needs "
-            f"revision {head}: run 'tradewind db migrate'"
-        )
     with session_scope(url) as s:
+        # Checked on the session's own connection: one checkout, and no Alembic import.
+        current = current_revision(s.connection())
+        if current != HEAD_REVISION:
+            state = "has no schema" if current is None else f"is at schema revision {current}"
+            raise CommandError(
+                f"the metadata database {database_label(url)} {state}, this Tradewind needs "
+                f"revision {HEAD_REVISION}: run 'tradewind db migrate'"
+            )
         yield s
 
 

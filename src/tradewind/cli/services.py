@@ -50,12 +50,11 @@ def _stop_on_signals(stop: threading.Event, on_stop: Any = None) -> None:
 
 def _check_schema() -> Any:
     from tradewind.cli.common import CommandError
-    from tradewind.db import migrate
+    from tradewind.db import schema_version
     from tradewind.db.session import database_url, get_engine
 
     engine = get_engine(database_url())
-    current = migrate.current_revision(engine)
-    if current != migrate.head_revision():
+    if not schema_version.is_current(engine):
         raise CommandError(
             "the metadata database schema is not current: run 'tradewind db migrate'"
         )

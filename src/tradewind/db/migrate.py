@@ -1,5 +1,9 @@
 """Schema migrations (Alembic), run from code: ``tradewind db migrate / check / reset``.
 
+Only the commands that write or inspect the schema import this module (and Alembic with it);
+the check every other command and service makes before it starts is
+:mod:`tradewind.db.schema_version`, one plain ``SELECT``.
+
 >>> from sqlalchemy import create_engine
 >>> engine = create_engine("sqlite://")
 >>> upgrade(engine)
@@ -28,6 +32,8 @@ def _config(connection: object | None = None) -> Config:
 
 
 def head_revision() -> str:
+    """The newest migration, as Alembic reads it from the scripts (equals
+    :data:`tradewind.db.schema_version.HEAD_REVISION`, which a test pins)."""
     head = ScriptDirectory.from_config(_config()).get_current_head()
     assert head is not None
     return head
