@@ -8,12 +8,13 @@ Who sends what, on which socket:
 
 - executor -> worker: :class:`~tradewind.executors.workload.ExecuteTask` (with the try's
   channel, a socket passed along as a file descriptor), :class:`Cancel`, :class:`Shutdown`;
-- worker -> executor: :class:`WorkerReady`, :class:`WorkerHeartbeat`,
-  :class:`~tradewind.executors.workload.TaskStartedEvent`, and :class:`TryEnded` when it
-  has reaped the try's process;
-- task process <-> executor, on the try's channel: :class:`ServiceRequest` and
-  :class:`ServiceResponse`, then the task's ``TaskOutcomeEvent``. The worker relays
-  nothing: it forks, watches and reaps.
+- worker -> executor: :class:`WorkerReady`, :class:`WorkerHeartbeat`, and
+  :class:`TryEnded` when it has reaped the try's process (or a ``TaskOutcomeEvent`` when it
+  could not even load the task);
+- task process <-> executor, on the try's channel: its
+  :class:`~tradewind.executors.workload.TaskStartedEvent`, :class:`ServiceRequest` and
+  :class:`ServiceResponse`, then its ``TaskOutcomeEvent``. The worker relays nothing: it
+  forks, watches and reaps.
 
 >>> import socket
 >>> a, b = socket.socketpair()

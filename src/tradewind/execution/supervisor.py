@@ -6,9 +6,9 @@ threads, leaked memory, a crash) dies with it. The child runs the task runner in
 thread, so ``execution_timeout`` interrupts even a blocking call with ``SIGALRM``.
 
 The child talks to the executor on the try's own channel (a socket the executor passed
-along with the workload): its service requests, and its outcome. The supervisor (the
-worker's only thread) relays nothing; it says the try started, heartbeats while it runs,
-and, once it has reaped the child, says how the process ended
+along with the workload): that it started, its service requests, and its outcome. The
+supervisor (the worker's only thread) relays nothing; it heartbeats while the try runs and,
+once it has reaped the child, says how the process ended
 (:class:`~tradewind.execution.comms.TryEnded`):
 
 - it exited normally, having sent its outcome: nothing more to say;
@@ -47,7 +47,6 @@ from tradewind.execution.comms import (
 )
 from tradewind.execution.task_log import format_line
 from tradewind.execution.task_process import TryPlan, child_main
-from tradewind.executors.workload import TaskStartedEvent
 
 
 class ExecutorGone(Exception):
@@ -125,7 +124,6 @@ class TrySupervisor:
         w = self.plan.workload
         sys.stdout.flush()
         sys.stderr.flush()
-        started = _now()
         parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child never returns (coverage cannot see it)
@@ -135,16 +133,6 @@ class TrySupervisor:
         with contextlib.suppress(OSError):  # the child does it too: the first one wins
             os.setpgid(pid, pid)
         try:
-            send_frame(
-                self.executor,
-                TaskStartedEvent(
-                    ti_id=w.ti_id,
-                    try_number=w.try_number,
-                    start_date=started,
-                    pid=pid,
-                    hostname=self.plan.hostname,
-                ),
-            )
             status = self._watch()
         except BaseException:
             self._kill()

@@ -24,6 +24,7 @@ import socket
 import sys
 import traceback
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from tradewind.execution.comms import send_frame
@@ -31,7 +32,7 @@ from tradewind.execution.runner import TryOutcome, run_task_try
 from tradewind.execution.runtime import DagRunInfo
 from tradewind.execution.task_log import format_line
 from tradewind.execution.worker_client import PipeClient
-from tradewind.executors.workload import ExecuteTask, TaskOutcomeEvent
+from tradewind.executors.workload import ExecuteTask, TaskOutcomeEvent, TaskStartedEvent
 from tradewind.task_logs.writer import TryLogWriter
 
 if TYPE_CHECKING:
@@ -139,6 +140,15 @@ def outcome_event(w: ExecuteTask, outcome: TryOutcome, pid: int, hostname: str) 
 
 def _run_try(plan: TryPlan, sock: socket.socket) -> int:
     w = plan.workload
+    # First on the channel, so the executor always hears of the start before the outcome.
+    started = TaskStartedEvent(
+        ti_id=w.ti_id,
+        try_number=w.try_number,
+        start_date=datetime.now(UTC),
+        pid=os.getpid(),
+        hostname=plan.hostname,
+    )
+    send_frame(sock, started)
     outcome = run_task_try(
         plan.task,
         dag_run_info(w),

@@ -243,6 +243,9 @@ class PoolIO:
                 owner = (workload.dag_id, workload.run_id, workload.task_id, workload.map_index)
                 with contextlib.suppress(OSError):  # a process gone is reported by its worker
                     send_frame(channel.sock, answer(self.owner.services, frame, owner))
+        elif isinstance(frame, TaskStartedEvent) and (frame.ti_id, frame.try_number) == channel.key:
+            worker.task_pid = frame.pid
+            self.owner.started(workload, worker.pid, frame)
         elif isinstance(frame, TaskOutcomeEvent) and (frame.ti_id, frame.try_number) == channel.key:
             worker.workload = None
             worker.idle_since = time.monotonic()
@@ -302,9 +305,6 @@ class PoolIO:
             worker.idle_since = time.monotonic()
             self._close_channel(worker)
             self.owner.finished(frame)
-        elif isinstance(frame, TaskStartedEvent) and workload is not None:
-            worker.task_pid = frame.pid
-            self.owner.started(workload, worker.pid, frame)
         elif isinstance(frame, WorkerHeartbeat) and workload is not None:
             self.owner.seen(workload)
         elif isinstance(frame, WorkerReady) and not worker.ready:
