@@ -30,6 +30,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "dags_are_paused_at_creation": True,
         # Most tasks running at once on this scheduler's executor.
         "parallelism": 32,
+        # Custom timetable classes DAGs may use, by dotted path ("pkg.module.Class"),
+        # comma-separated (or a TOML list). Only these are imported to rebuild a DAG's
+        # schedule (what Airflow's plugins register); their modules must be importable where
+        # DAGs are parsed, scheduled and tested.
+        "timetable_classes": "",
     },
     "dag_processor": {
         "parsing_processes": 2,

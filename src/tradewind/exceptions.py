@@ -27,6 +27,16 @@ class DagCycleError(DagDefinitionError):
     """The task graph has a cycle; the message names the tasks in it."""
 
 
+class TimetableUnavailable(DagDefinitionError):
+    """A DAG's custom timetable class cannot be rebuilt from its serialized DAG here: it is
+    not trusted (:class:`TimetableNotRegistered`), cannot be imported, or fails to rebuild."""
+
+
+class TimetableNotRegistered(TimetableUnavailable):
+    """A DAG's custom timetable class is not listed in ``core.timetable_classes`` (Airflow:
+    not registered by a plugin), so no service imports it."""
+
+
 class ParamValidationError(TradewindException, ValueError):
     """A param's default or its value from ``dag_run.conf`` fails the param's schema."""
 
@@ -41,6 +51,12 @@ class XComError(TradewindException):
 
 class UnknownDagError(TradewindException):
     """No DAG with the given id is defined in the folder."""
+
+
+class DagRunAlreadyExists(TradewindException):
+    """Triggering a run without ``reset_dag_run``: the DAG already has a run with that id (or
+    that logical date). Part of the worker services' contract, so it crosses the worker pipe
+    as itself (Airflow's ``DagRunAlreadyExists`` from ``TriggerDagRunOperator``)."""
 
 
 class TradewindSkipException(TradewindException):

@@ -23,8 +23,7 @@ from tradewind.db.queries import dagruns
 from tradewind.db.queries import xcom as xcom_queries
 from tradewind.db.queries.dags import latest_version
 from tradewind.db.session import get_engine
-from tradewind.exceptions import ParamValidationError
-from tradewind.executors.base import DagRunAlreadyExists
+from tradewind.exceptions import DagRunAlreadyExists, ParamValidationError
 from tradewind.scheduler.loop import Scheduler
 from tradewind.scheduler.worker_services import DatabaseWorkerServices
 from tradewind.xcom.base import XComKey

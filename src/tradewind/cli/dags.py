@@ -124,7 +124,7 @@ def summary_rows(records: list[TaskInstanceRecord]) -> list[dict[str, Any]]:
 
 
 def test(args: argparse.Namespace) -> int:
-    from tradewind.exceptions import ParamValidationError
+    from tradewind.exceptions import DagDefinitionError, ParamValidationError
     from tradewind.inprocess import run_dag
 
     try:
@@ -138,7 +138,8 @@ def test(args: argparse.Namespace) -> int:
         result = run_dag(
             dag, logical_date=when, conf=conf, on_log=printer.log, on_state=printer.state
         )
-    except ParamValidationError as err:
+    except (ParamValidationError, DagDefinitionError) as err:
+        # A bad conf, or a timetable the scheduler could not rebuild either.
         return report(CommandError(f"DAG {dag.dag_id!r}: {err}"))
     if args.json:
         print(json.dumps(result.to_json()))

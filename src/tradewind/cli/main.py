@@ -128,7 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
     _dags_folder_arg(t_test)
     _run_args(t_test)
     t_test.add_argument(
-        "--map-index", type=int, default=-1, help="map index of a mapped task (default: -1)"
+        "--map-index",
+        type=int,
+        default=-1,
+        help="which instance of a task that expands (mapped, or in a mapped task group) to "
+        "run; required for those, refused for others",
     )
     t_test.set_defaults(handler="tradewind.cli.tasks:test")
     runs.add_task_parsers(task_cmds)

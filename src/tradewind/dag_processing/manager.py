@@ -10,7 +10,8 @@ it finds through :mod:`tradewind.db.queries.dags`, one transaction per file:
   that schedules differently also clears the row's next-run fields, for the scheduler to
   work out again), and the file's source is kept in ``dag_code``;
 * a file that fails records an ``import_error`` (its DAGs keep their last good version);
-  once it loads again the error is cleared;
+  once it loads again the error is cleared; so does a DAG whose custom timetable class
+  ``core.timetable_classes`` does not trust (the file's other DAGs are stored);
 * DAGs a file no longer defines, and those of deleted files, are marked stale;
 * a DAG id defined in two files is loaded from the first in path order, and the other file
   gets an import error saying so (the same outcome whatever order files are parsed in).
@@ -205,6 +206,7 @@ class DagProcessor:
         kept up to date with what this writes."""
         from tradewind.db.queries import dags as q
         from tradewind.serialization.dag_json import SerializedDAG
+        from tradewind.timetables import UnavailableTimetable
 
         stats = ProcessStats(files=1)
         now = datetime.now(UTC)
@@ -237,6 +239,12 @@ class DagProcessor:
                     dag = SerializedDAG.from_dict(parsed.data)
                 except Exception as err:
                     problems.append(f"DAG {parsed.dag_id!r} cannot be stored: {err}")
+                    continue
+                if isinstance(dag.timetable, UnavailableTimetable):
+                    # As in Airflow, a DAG whose timetable the scheduler may not rebuild is
+                    # not stored; its file's import error says why.
+                    reason = dag.timetable.reason
+                    problems.append(f"DAG {parsed.dag_id!r} cannot be stored: {reason}")
                     continue
                 _, created = q.upsert_dag(
                     session, dag, fileloc=path, paused_by_default=self.paused_by_default, now=now

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from tradewind.exceptions import TradewindFailException
-from tradewind.executors.base import DagRunAlreadyExists, WorkerServices
+from tradewind.exceptions import DagRunAlreadyExists, TradewindFailException
+from tradewind.executors.base import WorkerServices
 from tradewind.sdk.connection import Connection
 from tradewind.sdk.secrets_access import EnvSecretsReader, SecretsReader
 from tradewind.serialization import codec

@@ -44,7 +44,10 @@ class DagRunInfo:
 
 
 class RuntimeTaskInstance:
-    """``ti`` / ``task_instance`` in the context: identity, XCom access, downstream skips."""
+    """``ti`` / ``task_instance`` in the context: identity, XCom access, downstream skips,
+    and the few services an operator may ask the orchestrator for (:meth:`trigger_dag_run`,
+    :meth:`get_dagrun_state`), all through this try's execution client, never a database.
+    """
 
     def __init__(
         self,
@@ -191,6 +194,37 @@ class RuntimeTaskInstance:
         except KeyError:
             return None
         return len(value) if isinstance(value, (list, tuple, dict)) else None
+
+    # -- other DAG runs -----------------------------------------------------------------
+    def trigger_dag_run(
+        self,
+        dag_id: str,
+        run_id: str,
+        *,
+        conf: dict[str, Any] | None = None,
+        logical_date: datetime | None = None,
+        reset_dag_run: bool = False,
+        note: str | None = None,
+    ) -> str:
+        """Have the orchestrator create run ``run_id`` of DAG ``dag_id``; returns its run id.
+
+        What ``TriggerDagRunOperator`` does (in Airflow 3 the task runner sends its
+        supervisor a ``TriggerDagRun`` message). Raises
+        :class:`~tradewind.exceptions.DagRunAlreadyExists` when the run id is taken (unless
+        ``reset_dag_run``: that run is cleared to run again), ``KeyError`` for an unknown DAG
+        and ``ValueError`` for a conf its params refuse. In an operator's ``execute``::
+
+            run_id = context["ti"].trigger_dag_run("target", "manual__x", conf={"n": 1})
+        """
+        return self._client.trigger_dag_run(dag_id, run_id, conf, logical_date, reset_dag_run, note)
+
+    def get_dagrun_state(self, dag_id: str, run_id: str) -> str | None:
+        """The state of run ``run_id`` of DAG ``dag_id`` (Airflow's name for it on the task
+        instance), or ``None`` when there is no such run::
+
+            if context["ti"].get_dagrun_state("target", run_id) == "success": ...
+        """
+        return self._client.get_dag_run_state(dag_id, run_id)
 
     # -- flow control --------------------------------------------------------------------
     def skip_downstream(self, task_ids: list[str]) -> None:

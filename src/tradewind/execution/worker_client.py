@@ -5,7 +5,7 @@ which answers from the scheduler side's services (the task never holds DB creden
 XCom values travel in the typed JSON codec, so a value that cannot be stored fails at push
 time, in the task, with the codec's message. Errors come back as the exception the
 in-process client would raise (``KeyError`` for a missing XCom,
-:class:`~tradewind.executors.base.DagRunAlreadyExists` for a run id already taken).
+:class:`~tradewind.exceptions.DagRunAlreadyExists` for a run id already taken).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from tradewind.exceptions import DagRunAlreadyExists
 from tradewind.execution.comms import (
     NULL,
     FrameReader,
@@ -24,7 +25,6 @@ from tradewind.execution.comms import (
     ServiceResponse,
 )
 from tradewind.execution.comms import send_frame as _send
-from tradewind.executors.base import DagRunAlreadyExists
 from tradewind.sdk.connection import Connection
 from tradewind.serialization import codec
 from tradewind.xcom.base import XComKey

@@ -41,7 +41,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from tradewind.exceptions import TradewindException
+# DagRunAlreadyExists lived here; re-exported so ``tradewind.executors.base`` imports still work.
+from tradewind.exceptions import DagRunAlreadyExists as DagRunAlreadyExists
 from tradewind.executors.workload import ExecuteTask, TaskOutcomeEvent, TaskStartedEvent
 from tradewind.sdk.connection import Connection
 from tradewind.xcom.base import XComKey
@@ -51,11 +52,6 @@ Event = TaskStartedEvent | TaskOutcomeEvent
 
 class ExecutorError(RuntimeError):
     """The executor cannot go on (a worker pool that cannot start, an I/O thread that died)."""
-
-
-class DagRunAlreadyExists(TradewindException):
-    """``trigger_dag_run`` without ``reset_dag_run``: the DAG already has a run with that id
-    (or that logical date). Part of the contract, so it crosses the worker pipe as itself."""
 
 
 @runtime_checkable

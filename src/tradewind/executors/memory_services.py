@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from tradewind.executors.base import DagRunAlreadyExists
+from tradewind.exceptions import DagRunAlreadyExists
 from tradewind.sdk.connection import Connection
 from tradewind.sdk.secrets_access import EnvSecretsReader
 from tradewind.serialization import codec

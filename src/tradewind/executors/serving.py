@@ -26,8 +26,9 @@ from typing import Any
 
 import msgspec
 
+from tradewind.exceptions import DagRunAlreadyExists
 from tradewind.execution.comms import ErrorKind, ServiceRequest, ServiceResponse
-from tradewind.executors.base import DagRunAlreadyExists, WorkerServices
+from tradewind.executors.base import WorkerServices
 from tradewind.xcom.base import XComKey
 
 log = logging.getLogger(__name__)

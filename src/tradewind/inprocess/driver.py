@@ -37,13 +37,18 @@ def manual_run(
 ) -> DagRunInfo:
     """A manual run of ``dag`` starting now, as ``dags test`` makes it (Airflow's rules).
 
-    The logical date defaults to now; the data interval comes from the timetable; the run id
-    is ``manual__<now>``. ``conf`` is checked against the DAG's params (raises
+    The logical date defaults to now; the data interval comes from the timetable, rebuilt as
+    the scheduler would (a custom timetable class must be trusted by
+    ``core.timetable_classes``, or :class:`~tradewind.exceptions.TimetableNotRegistered` is
+    raised, as Airflow's ``dags test`` does); the run id is ``manual__<now>``. ``conf`` is
+    checked against the DAG's params (raises
     :class:`~tradewind.exceptions.ParamValidationError`).
     """
+    from tradewind.timetables import as_scheduled
+
     now = datetime.now(UTC)
     logical = _utc(logical_date) or now
-    interval = dag.timetable.infer_manual_data_interval(logical)
+    interval = as_scheduled(dag.timetable).infer_manual_data_interval(run_after=logical)
     conf = dict(conf or {})
     dag.params.resolve(conf)
     return DagRunInfo(

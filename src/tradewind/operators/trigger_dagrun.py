@@ -1,11 +1,13 @@
 """``TriggerDagRunOperator``: start a run of another DAG, and optionally wait for it to end.
 
-As in Airflow 3.3, the run is made through the execution client, never the database: the
-scheduler side creates it (run type ``operator_triggered``, triggered by ``operator``, its
-conf checked against the target DAG's params) and the scheduler runs it. The task pushes the
-run id as the ``trigger_run_id`` XCom. A run id already taken fails the task without retries,
-unless ``reset_dag_run`` (that run is cleared to run again; its conf is kept) or
-``skip_when_already_exists`` (the task is skipped). With ``wait_for_completion`` the task
+As in Airflow 3.3, the run is asked for through the task instance
+(:meth:`~tradewind.execution.runtime.RuntimeTaskInstance.trigger_dag_run`, over the try's
+execution client), never the database: the scheduler side creates it (run type
+``operator_triggered``, triggered by ``operator``, its conf checked against the target DAG's
+params) and the scheduler runs it. The task pushes the run id as the ``trigger_run_id`` XCom.
+A run id already taken fails the task without retries, unless ``reset_dag_run`` (that run is
+cleared to run again; its conf is kept) or ``skip_when_already_exists`` (the task is
+skipped). With ``wait_for_completion`` the task
 polls the run's state every ``poke_interval`` seconds, first after one interval, until it is
 in ``allowed_states`` (success) or ``failed_states`` (failure, retries apply).
 
@@ -27,17 +29,20 @@ import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tradewind.exceptions import (
     DagDefinitionError,
+    DagRunAlreadyExists,
     TradewindException,
     TradewindFailException,
     TradewindSkipException,
 )
-from tradewind.execution.client import DagRunAlreadyExists
 from tradewind.sdk.baseoperator import BaseOperator
 from tradewind.states import DagRunState
+
+if TYPE_CHECKING:
+    from tradewind.execution.runtime import RuntimeTaskInstance
 
 #: The XCom key of the triggered run's id (Airflow's).
 XCOM_RUN_ID = "trigger_run_id"
@@ -181,12 +186,17 @@ class TriggerDagRunOperator(BaseOperator):
             run_id = generate_run_id("manual", logical, logical or datetime.now(UTC))
         # Kept on the task, as Airflow does, for whatever looks at the task afterwards.
         self.trigger_run_id = run_id
-        client = _client(context)
+        ti = _task_instance(context)
         dag_id = str(self.trigger_dag_id)
         self.log.info("Triggering run %s of DAG %s", run_id, dag_id)
         try:
-            run_id = client.trigger_dag_run(
-                dag_id, run_id, conf, logical, bool(self.reset_dag_run), self.note
+            run_id = ti.trigger_dag_run(
+                dag_id,
+                run_id,
+                conf=conf,
+                logical_date=logical,
+                reset_dag_run=bool(self.reset_dag_run),
+                note=self.note,
             )
         except DagRunAlreadyExists as err:
             if self.skip_when_already_exists:
@@ -197,12 +207,12 @@ class TriggerDagRunOperator(BaseOperator):
         except KeyError as err:
             message = err.args[0] if err.args else f"DAG {dag_id!r} not found"
             raise TradewindException(f"cannot trigger DAG {dag_id!r}: {message}") from None
-        context["ti"].xcom_push(XCOM_RUN_ID, run_id)
+        ti.xcom_push(XCOM_RUN_ID, run_id)
         self.log.info("Triggered run %s of DAG %s", run_id, dag_id)
         if self.wait_for_completion:
             if self.deferrable:
                 self.log.info("deferrable is not supported yet: waiting in poke mode")
-            self._wait(client, dag_id, run_id)
+            self._wait(ti, dag_id, run_id)
 
     def _checked_conf(self) -> dict[str, Any] | None:
         conf = self.conf
@@ -216,7 +226,7 @@ class TriggerDagRunOperator(BaseOperator):
             raise ValueError(f"conf must be a JSON object (a dict) or None, got {conf!r}")
         return None if conf is None else dict(conf)
 
-    def _wait(self, client: Any, dag_id: str, run_id: str) -> None:
+    def _wait(self, ti: RuntimeTaskInstance, dag_id: str, run_id: str) -> None:
         allowed = {s.value for s in self.allowed_states}
         failed = {s.value for s in self.failed_states}
         while True:
@@ -224,7 +234,7 @@ class TriggerDagRunOperator(BaseOperator):
                 "Waiting for run %s of DAG %s to reach %s ...", run_id, dag_id, sorted(allowed)
             )
             _sleep(self.poke_interval)
-            state = client.get_dag_run_state(dag_id, run_id)
+            state = ti.get_dagrun_state(dag_id, run_id)
             if state is None:
                 raise TradewindException(f"run {run_id} of DAG {dag_id} no longer exists")
             if state in failed:
@@ -234,9 +244,13 @@ class TriggerDagRunOperator(BaseOperator):
                 return
 
 
-def _client(context: Mapping[str, Any]) -> Any:
-    """The execution client of the running try (the task instance's)."""
-    client = getattr(context.get("ti"), "_client", None)
-    if client is None:
-        raise TradewindException("TriggerDagRunOperator needs a running task's execution client")
-    return client
+def _task_instance(context: Mapping[str, Any]) -> RuntimeTaskInstance:
+    """The running try's task instance, through which the run is triggered."""
+    from tradewind.execution.runtime import RuntimeTaskInstance
+
+    ti = context.get("ti")
+    if not isinstance(ti, RuntimeTaskInstance):
+        raise TradewindException(
+            "TriggerDagRunOperator must run as a task (its context has no running task instance)"
+        )
+    return ti

@@ -24,7 +24,7 @@ from tradewind.db.queries import dagruns
 from tradewind.db.queries import xcom as xcom_queries
 from tradewind.db.queries.clear import clear_task_instances
 from tradewind.db.queries.dags import SerializedDagCache
-from tradewind.executors.base import DagRunAlreadyExists
+from tradewind.exceptions import DagRunAlreadyExists
 from tradewind.sdk.connection import Connection
 from tradewind.sdk.secrets_access import EnvSecretsReader, SecretsReader
 from tradewind.xcom.base import XComKey

@@ -285,7 +285,9 @@ class DAG(TaskGraph[AbstractOperator]):
         return f"DAG {self.dag_id!r} has a cycle"
 
     def validate(self) -> None:
-        """Check the DAG is runnable: no cycle, tasks' ids and links are consistent."""
+        """Check the DAG is runnable: no cycle, tasks' ids and links are consistent, and the
+        timetable's own check (Airflow's ``Timetable.validate``) passes."""
+        self.timetable.validate()
         self.topological_sort()
         for task in self.task_dict.values():
             for tid in task.upstream_task_ids | task.downstream_task_ids:

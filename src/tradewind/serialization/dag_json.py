@@ -189,6 +189,8 @@ def serialize_task(task: AbstractOperator) -> JsonDict:
 
 def serialize_dag(dag: DAG) -> JsonDict:
     """``dag`` as plain JSON data with ``"__version"``; raises :class:`SerializationError`."""
+    from tradewind.timetables import serialize_timetable
+
     edges: dict[str, dict[str, dict[str, str]]] = {}
     for (up, down), info in sorted(dag.edge_info.items()):
         edges.setdefault(up, {})[down] = {str(k): str(v) for k, v in info.items()}
@@ -201,7 +203,7 @@ def serialize_dag(dag: DAG) -> JsonDict:
         "tags": sorted(str(t) for t in dag.tags),
         "owner_links": json_only(dag.owner_links) or {},
         "template_searchpath": [str(p) for p in dag.template_searchpath],
-        "timetable": dag.timetable.serialize(),
+        "timetable": serialize_timetable(dag.timetable),
         "start_date": _iso(dag.start_date),
         "end_date": _iso(dag.end_date),
         "catchup": bool(dag.catchup),

@@ -16,7 +16,8 @@ Version 1 (``FORMAT_VERSION``)::
         "dag_id": str, "fileloc": str | null, "description": str | null,
         "doc_md": str | null, "dag_display_name": str, "tags": [str, ...] (sorted),
         "owner_links": {str: str}, "template_searchpath": [str, ...],
-        "timetable": {"type": str, "summary": str, ...}   # Timetable.serialize()
+        "timetable": {"type": str, "summary": str, ...}   # Timetable.serialize(); a custom
+            # class: {"type": "pkg.mod.Class", "summary", "description", "data": {...}}
         "start_date": ISO 8601 | null, "end_date": ISO 8601 | null,
         "catchup": bool, "max_active_runs": int, "max_active_tasks": int,
         "max_consecutive_failed_dag_runs": int, "dagrun_timeout": seconds | null,

@@ -4,11 +4,15 @@ Read-only objects built from the JSON in :mod:`tradewind.serialization.schema`, 
 same attribute names as the SDK's ``DAG``, operators and ``TaskGroup``, so the scheduler's
 pure functions take either. Building one imports no user code: the timetable comes back from
 its data, params from their defaults and schemas (so ``dag_run.conf`` can be validated by
-the service), and a mapped task's length from :mod:`.expand`.
+the service), and a mapped task's length from :mod:`.expand`. A custom timetable class is
+imported only if ``core.timetable_classes`` trusts it; one that cannot be rebuilt reads as
+an :class:`~tradewind.timetables.UnavailableTimetable` (never scheduled, an error logged), so
+one such DAG cannot stop a scheduler or an API server that reads it.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -22,6 +26,8 @@ if TYPE_CHECKING:
     from tradewind.sdk.xcom_arg import LengthLookup
     from tradewind.serialization.expand import SerializedExpandInput
     from tradewind.timetables.base import Timetable
+
+log = logging.getLogger("tradewind.serialization")
 
 
 def _dt(value: str | None) -> datetime | None:
@@ -248,7 +254,7 @@ class SerializedDAG(TaskGraph[SerializedTask]):
         self.tags: list[str] = list(body["tags"])
         self.owner_links: dict[str, str] = dict(body["owner_links"])
         self.template_searchpath: list[str] = list(body["template_searchpath"])
-        self.timetable: Timetable = _timetable(body["timetable"])
+        self.timetable: Timetable = _timetable(body["timetable"], self.dag_id)
         self.start_date = _dt(body["start_date"])
         self.end_date = _dt(body["end_date"])
         self.catchup: bool = body["catchup"]
@@ -322,7 +328,12 @@ class SerializedDAG(TaskGraph[SerializedTask]):
         return f"<SerializedDAG: {self.dag_id}>"
 
 
-def _timetable(data: JsonDict) -> Timetable:
-    from tradewind.timetables import timetable_from_dict
+def _timetable(data: JsonDict, dag_id: str) -> Timetable:
+    from tradewind.exceptions import TimetableUnavailable
+    from tradewind.timetables import UnavailableTimetable, timetable_from_dict
 
-    return timetable_from_dict(data)
+    try:
+        return timetable_from_dict(data)
+    except TimetableUnavailable as err:
+        log.error("DAG %s will not be scheduled: %s", dag_id, err)
+        return UnavailableTimetable(data, err)

@@ -9,11 +9,14 @@ and a timedelta fires every delta (``DeltaTriggerTimetable``); with
 
 The scheduler asks :meth:`Timetable.next_dagrun_info` for the next run, names it with
 :func:`generate_run_id`, and rebuilds timetables from serialized DAGs with
-:func:`timetable_from_dict`; backfills use :func:`iter_backfill_runs`.
+:func:`timetable_from_dict`; backfills use :func:`iter_backfill_runs`. A deployment's own
+timetable classes are serialized by import path and rebuilt only when
+``core.timetable_classes`` lists them (:mod:`tradewind.timetables.custom`).
 """
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta, tzinfo
 from typing import Any
 
@@ -21,8 +24,20 @@ from dateutil.relativedelta import relativedelta
 
 from tradewind.exceptions import DagDefinitionError
 from tradewind.timetables.backfill import BackfillError, check_backfill, iter_backfill_runs
-from tradewind.timetables.base import DataInterval, NextRun, TimeRestriction, Timetable
+from tradewind.timetables.base import (
+    DagRunInfo,
+    DataInterval,
+    NextRun,
+    TimeRestriction,
+    Timetable,
+)
 from tradewind.timetables.cron import CRON_PRESETS
+from tradewind.timetables.custom import (
+    CustomTimetable,
+    UnavailableTimetable,
+    rebuild_custom,
+    serialize_custom,
+)
 from tradewind.timetables.events import EventsTimetable
 from tradewind.timetables.interval import CronDataIntervalTimetable, DeltaDataIntervalTimetable
 from tradewind.timetables.run_id import RUN_TYPES, generate_run_id, run_type_of
@@ -40,6 +55,8 @@ __all__ = [
     "ContinuousTimetable",
     "CronDataIntervalTimetable",
     "CronTriggerTimetable",
+    "CustomTimetable",
+    "DagRunInfo",
     "DataInterval",
     "DeltaDataIntervalTimetable",
     "DeltaTriggerTimetable",
@@ -50,10 +67,13 @@ __all__ = [
     "OnceTimetable",
     "TimeRestriction",
     "Timetable",
+    "UnavailableTimetable",
+    "as_scheduled",
     "check_backfill",
     "generate_run_id",
     "iter_backfill_runs",
     "run_type_of",
+    "serialize_timetable",
     "timetable_from_dict",
     "timetable_from_schedule",
 ]
@@ -125,8 +145,48 @@ def timetable_from_schedule(schedule: Any, timezone: str | tzinfo | None = None)
     )
 
 
+def serialize_timetable(timetable: Timetable) -> dict[str, Any]:
+    """``timetable`` as the serialized DAG holds it: a built-in one as its
+    :meth:`~Timetable.serialize` says, a custom one by class path with its own data.
+
+    >>> serialize_timetable(timetable_from_schedule("@once"))["type"]
+    'OnceTimetable'
+    """
+    if TIMETABLE_TYPES.get(type(timetable).__name__) is type(timetable):
+        return timetable.serialize()
+    if isinstance(timetable, CustomTimetable | UnavailableTimetable):
+        return timetable.serialize()  # already read back from a serialized DAG
+    return serialize_custom(timetable)
+
+
+def as_scheduled(timetable: Timetable) -> Timetable:
+    """``timetable`` as the scheduler will rebuild it from the serialized DAG.
+
+    A built-in timetable is itself. A custom one goes through serialization and back, so
+    what runs locally (``dags test``) behaves as it will when scheduled, and an unregistered
+    class is refused here as it would be there
+    (:class:`~tradewind.exceptions.TimetableNotRegistered`).
+
+    >>> tt = CronTriggerTimetable("@daily", timezone="UTC")
+    >>> as_scheduled(tt) is tt
+    True
+    """
+    if TIMETABLE_TYPES.get(type(timetable).__name__) is type(timetable):
+        return timetable
+    data = serialize_timetable(timetable)
+    try:
+        data = json.loads(json.dumps(data, allow_nan=False))
+    except (TypeError, ValueError) as err:
+        raise DagDefinitionError(f"timetable {data['type']} cannot be serialized: {err}") from None
+    return timetable_from_dict(data)
+
+
 def timetable_from_dict(data: dict[str, Any]) -> Timetable:
     """The timetable :meth:`Timetable.serialize` described (``type`` and ``args``).
+
+    A custom timetable (its ``type`` is a class path) is rebuilt only if its class is listed
+    in ``core.timetable_classes``; otherwise this raises
+    :class:`~tradewind.exceptions.TimetableNotRegistered`.
 
     >>> tt = CronTriggerTimetable("0 2 * * *", timezone="Europe/Berlin")
     >>> timetable_from_dict(tt.serialize()) == tt
@@ -134,6 +194,8 @@ def timetable_from_dict(data: dict[str, Any]) -> Timetable:
     """
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         raise DagDefinitionError(f"not a serialized timetable: {data!r}")
+    if "." in data["type"]:
+        return rebuild_custom(data)
     cls = TIMETABLE_TYPES.get(data["type"])
     if cls is None:
         raise DagDefinitionError(

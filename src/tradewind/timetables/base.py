@@ -12,6 +12,11 @@ aware and in UTC; a naive datetime passed in is read as UTC.
 A timetable serializes to a small JSON-safe dict (:meth:`Timetable.serialize`) that
 :func:`tradewind.timetables.timetable_from_dict` turns back into an equal timetable, so the
 scheduler can rebuild it from the serialized DAG without importing the DAG file.
+
+A deployment's own timetable classes subclass :class:`Timetable` as in Airflow (the names
+``airflow.timetables.base`` gives them are all here: ``Timetable``, ``DagRunInfo``,
+``DataInterval``, ``TimeRestriction``) and are trusted through ``core.timetable_classes``;
+see :mod:`tradewind.timetables.custom`.
 """
 
 from __future__ import annotations
@@ -81,6 +86,39 @@ class NextRun(NamedTuple):
         return cls(start, DataInterval(start, end), end)
 
 
+class DagRunInfo(NamedTuple):
+    """Airflow's name and shape for what a custom timetable's ``next_dagrun_info`` returns.
+
+    The scheduler reads it like a :class:`NextRun`; its logical date is the start of its data
+    interval.
+
+    >>> start, end = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 2, tzinfo=UTC)
+    >>> info = DagRunInfo.interval(start, end)
+    >>> info.logical_date == start and info.run_after == end
+    True
+    """
+
+    run_after: datetime
+    data_interval: DataInterval | None
+    partition_date: datetime | None = None
+    partition_key: str | None = None
+
+    @classmethod
+    def exact(cls, at: datetime) -> DagRunInfo:
+        """A run at ``at`` about the instant ``at``."""
+        return cls(run_after=at, data_interval=DataInterval.exact(at))
+
+    @classmethod
+    def interval(cls, start: datetime, end: datetime) -> DagRunInfo:
+        """A run about ``[start, end)`` that may start at ``end``."""
+        return cls(run_after=end, data_interval=DataInterval(start, end))
+
+    @property
+    def logical_date(self) -> datetime | None:
+        """The start of the data interval (``None`` without one), as in Airflow."""
+        return self.data_interval.start if self.data_interval else None
+
+
 def current_time(now: datetime | None) -> datetime:
     """``now`` in UTC, or the real current time."""
     return datetime.now(UTC) if now is None else to_utc(now)
@@ -103,7 +141,8 @@ class Timetable:
     """Decides run times. Subclasses override what their schedule needs.
 
     ``serialize_args``/``from_args`` are the pair that serialization uses: the arguments that
-    rebuild the timetable, as JSON-safe values (Airflow's ``__var`` forms).
+    rebuild the timetable, as JSON-safe values (Airflow's ``__var`` forms). A custom subclass
+    may use Airflow's pair instead, :meth:`serialize` and :meth:`deserialize`.
     """
 
     #: Text shown in listings ("0 0 * * *", "1 day, 0:00:00", "None").
@@ -163,6 +202,19 @@ class Timetable:
     def from_args(cls, args: dict[str, Any]) -> Timetable:
         """Rebuild from :meth:`serialize_args`' output."""
         return cls()
+
+    @classmethod
+    def deserialize(cls, data: dict[str, Any]) -> Timetable:
+        """Airflow's name: rebuild a custom timetable from what its :meth:`serialize` returned
+        (or, when it does not override ``serialize``, from :meth:`serialize_args`' output).
+
+        The default is :meth:`from_args`; only custom timetables are rebuilt through it.
+        """
+        return cls.from_args(data)
+
+    def validate(self) -> None:
+        """Raise if the timetable cannot work; called when the DAG is checked (Airflow's
+        hook for custom timetables). The default checks nothing."""
 
     def serialize(self) -> dict[str, Any]:
         """A JSON-safe dict that :func:`~tradewind.timetables.timetable_from_dict` reverses.

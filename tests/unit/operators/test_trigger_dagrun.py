@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tradewind.exceptions import DagDefinitionError
-from tradewind.execution.client import DagRunAlreadyExists, InProcessClient
+from tradewind.exceptions import DagDefinitionError, DagRunAlreadyExists, TradewindException
+from tradewind.execution.client import InProcessClient
 from tradewind.execution.comms import FrameReader, ServiceRequest, send_frame
 from tradewind.execution.runner import TryOutcome, run_task_try
 from tradewind.execution.runtime import DagRunInfo
@@ -306,3 +306,30 @@ def test_a_mapped_trigger_makes_one_run_per_target() -> None:
     client = InProcessClient(MemoryXComBackend())
     assert run_dag(dag, client=client).state.value == "success"
     assert sorted(d for d, _ in client.triggered) == ["a", "b"]
+
+
+# -- the task instance's own methods ---------------------------------------------------------
+def test_any_task_can_trigger_a_run_and_read_its_state_through_its_task_instance() -> None:
+    from tradewind.sdk import task
+
+    seen: dict[str, Any] = {}
+    with DAG("parent_ti") as dag:
+
+        @task
+        def kick(ti: Any = None) -> None:
+            run_id = ti.trigger_dag_run("target", "by_hand", conf={"n": 2}, note="hi")
+            seen["state"] = ti.get_dagrun_state("target", run_id)
+            seen["missing"] = ti.get_dagrun_state("target", "never")
+
+        kick()
+    services = MemoryWorkerServices()
+    [task_] = dag.task_dict.values()
+    assert run_try(task_, services)[0].state is TI.SUCCESS
+    run = services.dag_runs[("target", "by_hand")]
+    assert (run["conf"], run["note"], run["logical_date"]) == ({"n": 2}, "hi", None)
+    assert seen == {"state": "queued", "missing": None}
+
+
+def test_the_operator_outside_a_running_task_says_so() -> None:
+    with pytest.raises(TradewindException, match="must run as a task"):
+        make().execute({"ti": None})
