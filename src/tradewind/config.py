@@ -68,6 +68,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # SQLAlchemy URL; unset means SQLite at $TRADEWIND_HOME/tradewind.db.
         "url": None,
     },
+    "xcom": {
+        # true: a value part the typed codec cannot store is pickled, and pickled values are
+        # read. Reading a pickle runs code the data names, so turn it on only where everything
+        # that writes XCom is trusted, on the pushing and the pulling side alike.
+        "allow_pickle": False,
+    },
 }
 
 

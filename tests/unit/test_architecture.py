@@ -50,10 +50,11 @@ def test_package_respects_the_one_way_data_flow(package: str) -> None:
     assert offenders == {}
 
 
-def test_pickle_is_not_used_anywhere() -> None:
+def test_pickle_is_not_used_anywhere_but_the_xcom_opt_in() -> None:
+    # serialization/pickled.py implements xcom.allow_pickle (off by default); nothing else.
     users = [
         str(p.relative_to(SRC))
         for p in SRC.rglob("*.py")
         if "pickle" in imported_packages(p) or "import pickle" in p.read_text()
     ]
-    assert users == []
+    assert users == ["serialization/pickled.py"]

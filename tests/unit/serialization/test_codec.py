@@ -176,8 +176,76 @@ def test_unsupported_values_are_type_errors_and_xcom_errors() -> None:
 
 
 def test_an_unknown_tag_in_stored_data_fails_clearly() -> None:
-    with pytest.raises(XComError, match="unknown tagged type 'pickle'"):
-        from_jsonable({TAG: "pickle", "v": "..."})
+    with pytest.raises(XComError, match="unknown tagged type 'hologram'"):
+        from_jsonable({TAG: "hologram", "v": "..."})
+
+
+# Text the codec wrote before dataclasses, numpy, pandas and pickle were added: stored values
+# outlive upgrades, so it must keep decoding to the same values.
+OLD_TEXT = (
+    '{"when":{"__tw__":"datetime","v":"2024-03-05T12:30:00-05:00"},'
+    '"day":{"__tw__":"date","v":"2024-02-29"},"t":{"__tw__":"time","v":"08:00:00"},'
+    '"span":{"__tw__":"timedelta","v":[3,7,11]},"price":{"__tw__":"decimal","v":"3.10"},'
+    '"id":{"__tw__":"uuid","v":"00000000-0000-0000-0000-000000000001"},'
+    '"raw":{"__tw__":"bytes","v":"AP8="},"buf":{"__tw__":"bytearray","v":"YWI="},'
+    '"pair":{"__tw__":"tuple","v":[1,"two"]},"s":{"__tw__":"set","v":[1]},'
+    '"fs":{"__tw__":"frozenset","v":["x"]},"nan":{"__tw__":"float","v":"inf"},'
+    '"keys":{"__tw__":"dict","v":[[1,"a"],[{"__tw__":"tuple","v":[2,3]},"b"]]},'
+    '"tagkey":{"__tw__":"dict","v":[["__tw__","x"],["v",1]]},"plain":[1,"a",null]}'
+)
+OLD_VALUE = {
+    "when": datetime(2024, 3, 5, 12, 30, tzinfo=timezone(timedelta(hours=-5))),
+    "day": date(2024, 2, 29),
+    "t": time(8, 0),
+    "span": timedelta(days=3, seconds=7, microseconds=11),
+    "price": Decimal("3.10"),
+    "id": uuid.UUID(int=1),
+    "raw": b"\x00\xff",
+    "buf": bytearray(b"ab"),
+    "pair": (1, "two"),
+    "s": {1},
+    "fs": frozenset({"x"}),
+    "nan": math.inf,
+    "keys": {1: "a", (2, 3): "b"},
+    "tagkey": {TAG: "x", "v": 1},
+    "plain": [1, "a", None],
+}
+
+
+def test_values_stored_by_the_previous_codec_still_decode() -> None:
+    back = decode(OLD_TEXT)
+    assert back == OLD_VALUE
+    assert {k: type(v) for k, v in back.items()} == {k: type(v) for k, v in OLD_VALUE.items()}
+    assert decode(OLD_TEXT.encode()) == OLD_VALUE
+
+
+def test_the_same_values_are_still_written_the_same_way() -> None:
+    # Older readers (a worker not yet upgraded) must understand what a newer one pushes.
+    assert encode(OLD_VALUE) == OLD_TEXT
+
+
+def test_subclasses_of_supported_types_are_stored_as_their_base_type() -> None:
+    from collections import OrderedDict, namedtuple
+    from enum import IntEnum
+
+    class Level(IntEnum):
+        HIGH = 3
+
+    class Ratio(float):
+        pass
+
+    Point = namedtuple("Point", "x y")
+    back = decode(encode([OrderedDict(a=1), Point(1, 2), Level.HIGH, Ratio(0.5)]))
+    assert back == [{"a": 1}, (1, 2), 3, 0.5]
+    assert [type(v) for v in back] == [dict, tuple, int, float]
+
+
+def test_a_value_nested_too_deeply_fails_clearly() -> None:
+    deep: list[Any] = []
+    for _ in range(5000):
+        deep = [deep, (1,)]
+    with pytest.raises(UnsupportedValueError, match="nested too deeply"):
+        encode(deep)
 
 
 def test_to_jsonable_names_the_value_by_the_given_path() -> None:
@@ -190,3 +258,24 @@ def test_plain_json_text_decodes_without_a_walk_and_tag_like_strings_still_round
     value = {"note": '"__tw__" appears in this string', "when": (1, 2)}
     assert decode(encode(value)) == value
     assert decode(encode(value).encode()) == value
+
+
+def test_the_codec_imports_no_optional_library_until_a_value_needs_it() -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, dataclasses, enum\n"
+        "from tradewind.serialization.codec import decode, encode\n"
+        "@dataclasses.dataclass\n"
+        "class P:\n"
+        "    x: int\n"
+        "class E(enum.Enum):\n"
+        "    A = 1\n"
+        "decode(encode({'p': P(1), 'e': E.A, 't': (1,), 'n': float('nan')}))\n"
+        "print(sorted(m for m in ('numpy', 'pandas', 'pyarrow', 'pydantic') if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=30
+    )
+    assert result.stdout.strip() == "[]"
