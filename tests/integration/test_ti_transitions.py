@@ -76,3 +76,25 @@ def test_archiving_a_try_keeps_it_in_history(session: Session) -> None:
     assert [(r.task_instance_id, r.try_number, r.state, r.hostname) for r in rows] == [
         ("ti-1", 1, "failed", "h1")
     ]
+
+
+def test_many_are_queued_in_one_statement_and_only_those_still_scheduled_move(
+    session: Session,
+) -> None:
+    session.add_all(
+        [
+            TaskInstance(id="ti-2", dag_id="d", run_id="r", task_id="u", try_number=3),
+            TaskInstance(id="ti-3", dag_id="d", run_id="r", task_id="v", try_number=0),
+        ]
+    )
+    session.flush()
+    for ti_id in ("ti-1", "ti-2"):
+        assert tis.transition(session, ti_id, expected=None, new=TI.SCHEDULED)
+    # ti-3 is not scheduled; ti-2 was read at another try number than it has now.
+    moved = tis.mark_queued_many(session, [("ti-1", 1), ("ti-2", 2), ("ti-3", 0)], job_id=7)
+    assert moved == {"ti-1": 2}
+    session.expire_all()
+    ti = session.get(TaskInstance, "ti-1")
+    assert ti is not None and (ti.state, ti.try_number, ti.queued_by_job_id) == ("queued", 2, 7)
+    assert state_of(session) == ("queued", 2)
+    assert tis.mark_queued_many(session, []) == {}

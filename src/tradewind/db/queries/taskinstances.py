@@ -13,7 +13,19 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, Table, Update, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    Row,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from tradewind.db.models import TaskInstance, TaskInstanceHistory
@@ -150,6 +162,38 @@ def mark_queued(
         },
     )
     return new_try if moved else None
+
+
+def mark_queued_many(
+    session: Session, tries: Sequence[tuple[str, int]], *, job_id: int | None = None
+) -> dict[str, int]:
+    """:func:`mark_queued` for many task instances in one statement: ``tries`` are
+    ``(ti_id, try_number)`` as read; returns the new try number of each that moved (one
+    still ``scheduled`` at that try number)."""
+    if not tries:
+        return {}
+    check_transition(TaskInstanceState.SCHEDULED, TaskInstanceState.QUEUED)
+    c, now = _TABLE.c, _now()
+    stmt = (
+        update(_TABLE)
+        .where(
+            tuple_(c.id, c.try_number).in_(list(tries)),
+            c.state == TaskInstanceState.SCHEDULED.value,
+        )
+        .values(
+            state=TaskInstanceState.QUEUED.value,
+            try_number=c.try_number + 1,
+            queued_dttm=now,
+            queued_by_job_id=job_id,
+            start_date=None,
+            end_date=None,
+            duration=None,
+            next_retry_at=None,
+            updated_at=now,
+        )
+        .returning(c.id, c.try_number)
+    )
+    return {ti_id: int(n) for ti_id, n in session.connection().execute(stmt)}
 
 
 def queue_candidates(session: Session, limit: int, offset: int = 0) -> Sequence[Row[Any]]:
