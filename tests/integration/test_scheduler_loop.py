@@ -7,22 +7,26 @@ these tests exercise the loop's own logic; the real executors have their own tes
 from __future__ import annotations
 
 import textwrap
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
 from dbdriver import SyncExecutor
 from tradewind.dag_processing.loader import load_dag_file
 from tradewind.db import migrate
-from tradewind.db.models import DagModel, DagRun
+from tradewind.db.models import DagModel, DagRun, TaskInstance
 from tradewind.db.queries import dagruns
 from tradewind.db.session import get_engine
-from tradewind.scheduler.loop import Scheduler
-from tradewind.states import DagRunState
+from tradewind.executors.base import Event
+from tradewind.executors.workload import ExecuteTask, TaskOutcomeEvent, TaskStartedEvent
+from tradewind.scheduler.loop import HOLD_SECONDS, Scheduler
+from tradewind.states import DagRunState, TaskInstanceState
 
 
 @pytest.fixture
@@ -210,3 +214,127 @@ def test_a_cron_schedule_creates_scheduled_runs(engine: Engine, tmp_path: Path) 
     assert runs[0].state == DagRunState.SUCCESS.value
     assert dag_model is not None and dag_model.next_dagrun_create_after is not None
     assert dag_model.next_dagrun_create_after > datetime.now(UTC)
+
+
+class ManualExecutor:
+    """Hands workloads to the test, which reports their start and outcome when it likes."""
+
+    def __init__(self) -> None:
+        self.handed: list[ExecuteTask] = []
+        self.events: list[Event] = []
+
+    def start(self) -> None: ...
+
+    @property
+    def open_slots(self) -> int:
+        return 4
+
+    def queue_workload(self, w: ExecuteTask) -> bool:
+        self.handed.append(w)
+        return True
+
+    def get_events(self) -> list[Event]:
+        events, self.events = self.events, []
+        return events
+
+    def wait_for_event(self, timeout: float | None = None) -> bool:
+        return bool(self.events)
+
+    def running(self) -> list[Any]:
+        return []
+
+    def heartbeat(self) -> None: ...
+
+    def end(self, timeout: float | None = None) -> None: ...
+
+    def started(self, w: ExecuteTask) -> None:
+        self.events.append(
+            TaskStartedEvent(
+                ti_id=w.ti_id,
+                try_number=w.try_number,
+                start_date=datetime.now(UTC),
+                pid=42,
+                hostname="h",
+            )
+        )
+
+
+ONE_TASK = """
+from tradewind.sdk import dag, task
+
+@dag(schedule=None)
+def loop_one_task():
+    @task
+    def work():
+        return 1
+
+    work()
+
+loop_one_task()
+"""
+
+
+def ti_state(engine: Engine, ti_id: str) -> str | None:
+    with Session(engine) as session:
+        return session.get(TaskInstance, ti_id).state  # type: ignore[union-attr]
+
+
+def test_a_start_is_written_within_the_hold_and_joins_an_outcome_that_comes_first(
+    engine: Engine, tmp_path: Path
+) -> None:
+    dag_id = register(engine, tmp_path, ONE_TASK)
+    executor = ManualExecutor()
+    scheduler = Scheduler(engine, executor)  # type: ignore[arg-type]
+    scheduler.start()
+    trigger(engine, scheduler, dag_id)
+    scheduler.run_once()
+    (w,) = executor.handed
+    executor.started(w)
+    # A start this young waits one pass: a short try's outcome usually comes with it.
+    assert scheduler.run_once() == pytest.approx(HOLD_SECONDS)
+    assert ti_state(engine, w.ti_id) == "queued"
+    time.sleep(HOLD_SECONDS)
+    scheduler.run_once()  # a long try: now it shows as running
+    assert ti_state(engine, w.ti_id) == "running"
+
+
+def test_a_short_tries_start_and_outcome_are_written_together(
+    engine: Engine, tmp_path: Path
+) -> None:
+    dag_id = register(engine, tmp_path, ONE_TASK)
+    executor = ManualExecutor()
+    scheduler = Scheduler(engine, executor)  # type: ignore[arg-type]
+    scheduler.start()
+    run_id = trigger(engine, scheduler, dag_id)
+    scheduler.run_once()
+    (w,) = executor.handed
+    writes: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("UPDATE task_instance"):
+            writes.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    executor.started(w)
+    scheduler.run_once()  # the start waits
+    now = datetime.now(UTC)
+    executor.events.append(
+        TaskOutcomeEvent(
+            ti_id=w.ti_id,
+            try_number=w.try_number,
+            dag_id=w.dag_id,
+            run_id=w.run_id,
+            task_id=w.task_id,
+            state=TaskInstanceState.SUCCESS,
+            start_date=now,
+            end_date=now,
+            pid=42,
+            hostname="h",
+        )
+    )
+    try:
+        run_until_done(engine, scheduler, dag_id, run_id)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert ti_state(engine, w.ti_id) == "success"
+    assert len(writes) == 1  # queued -> running -> success in one compare-and-set
