@@ -189,7 +189,29 @@ class OperatorPartial:
         return MappedOperator(self.operator_class, dict(self.kwargs), expand_input)
 
 
-class MappedOperator(AbstractOperator):
+class ExpandsInput:
+    """What a mapped task and a mapped task group share: their copies come from
+    ``expand_input`` (one per element, or per combination of elements)."""
+
+    expand_input: ExpandInput
+
+    @property
+    def is_mapped(self) -> bool:
+        return True
+
+    @property
+    def mapping_feeders(self) -> frozenset[str]:
+        """Ids of the tasks whose output this expands over."""
+        return frozenset(
+            op.task_id for ref in self.expand_input.references() for op, _ in ref.iter_references()
+        )
+
+    def get_map_length(self, lengths: LengthLookup) -> int | None:
+        """How many copies to make, or ``None`` while an input's length is not yet known."""
+        return self.expand_input.get_length(lengths)
+
+
+class MappedOperator(ExpandsInput, AbstractOperator):
     """A task that becomes ``n`` task instances at run time. See the module docstring.
 
     ``expand_into`` names the argument the mapped values are merged into: ``None`` for the
@@ -243,21 +265,6 @@ class MappedOperator(AbstractOperator):
         from tradewind.sdk.xcom_arg import set_dependencies_from_args
 
         set_dependencies_from_args(self, list(partial_kwargs.values()))
-
-    @property
-    def is_mapped(self) -> bool:
-        return True
-
-    @property
-    def mapping_feeders(self) -> frozenset[str]:
-        """Ids of the tasks whose output this task expands over."""
-        return frozenset(
-            op.task_id for ref in self.expand_input.references() for op, _ in ref.iter_references()
-        )
-
-    def get_map_length(self, lengths: LengthLookup) -> int | None:
-        """How many copies to make, or ``None`` while an input's length is not yet known."""
-        return self.expand_input.get_length(lengths)
 
     def unmap(self, context: Mapping[str, Any], map_index: int) -> BaseOperator:
         """Build the concrete operator for ``map_index`` with its inputs resolved."""

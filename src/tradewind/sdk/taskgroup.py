@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from tradewind.exceptions import DagDefinitionError
 from tradewind.sdk.abstractoperator import AbstractOperator, validate_id
 from tradewind.sdk.dependency import DependencyMixin
+from tradewind.sdk.mapping import ExpandsInput
 
 if TYPE_CHECKING:
     from tradewind.sdk.dag import DAG
@@ -212,7 +213,7 @@ class TaskGroup(DependencyMixin):
         return f"<TaskGroup: {self.group_id}>"
 
 
-class MappedTaskGroup(TaskGroup):
+class MappedTaskGroup(ExpandsInput, TaskGroup):
     """A task group copied once per element of its input: made by ``.expand()`` or
     ``.expand_kwargs()`` on a ``@task_group`` function (see :mod:`~tradewind.sdk.mapped_group`).
 
@@ -223,21 +224,6 @@ class MappedTaskGroup(TaskGroup):
     def __init__(self, group_id: str | None, *, expand_input: Any, **kwargs: Any) -> None:
         super().__init__(group_id, **kwargs)
         self.expand_input = expand_input
-
-    @property
-    def is_mapped(self) -> bool:
-        return True
-
-    @property
-    def mapping_feeders(self) -> frozenset[str]:
-        """Ids of the tasks whose output the group expands over."""
-        return frozenset(
-            op.task_id for ref in self.expand_input.references() for op, _ in ref.iter_references()
-        )
-
-    def get_map_length(self, lengths: Any) -> int | None:
-        """How many copies of the group to make, or ``None`` while an input is unknown."""
-        return self.expand_input.get_length(lengths)  # type: ignore[no-any-return]
 
     def _check_children(self) -> None:
         # As Airflow: a copy per element cannot be made for a task that runs whatever its
