@@ -1,8 +1,9 @@
-"""The execution client of a task process in a worker: every call is a frame to the worker.
+"""The execution client of a task process in a worker: every call is a frame on the try's
+own channel to the executor.
 
-The worker relays each :class:`~tradewind.execution.comms.ServiceRequest` to its executor,
-which answers from the scheduler side's services (the task never holds DB credentials).
-XCom values travel in the typed JSON codec, so a value that cannot be stored fails at push
+The executor answers each :class:`~tradewind.execution.comms.ServiceRequest` from the
+scheduler side's services (the task never holds DB credentials). XCom values are encoded
+and decoded here, in the typed JSON codec, so a value that cannot be stored fails at push
 time, in the task, with the codec's message. Errors come back as the exception the
 in-process client would raise (``KeyError`` for a missing XCom,
 :class:`~tradewind.exceptions.DagRunAlreadyExists` for a run id already taken).
@@ -53,7 +54,7 @@ def key_args(key: XComKey) -> dict[str, Any]:
 
 
 class PipeClient:
-    """An :class:`~tradewind.execution.client.ExecutionClient` over the worker's socket."""
+    """An :class:`~tradewind.execution.client.ExecutionClient` over the try's channel."""
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
