@@ -64,7 +64,7 @@ HEARTBEAT_SECONDS = 1.0
 HOLD_SECONDS = 0.05
 #: Longest events wait for a pass while the executor still has a queued try waiting (its
 #: workers are busy meanwhile, so waiting costs no throughput and one pass handles more).
-BATCH_SECONDS = 0.010
+BATCH_SECONDS = 0.020
 #: Tries that may wait in the executor per try it runs at once, so its workers never wait
 #: for a pass while events are batched.
 WAITING_PER_SLOT = 3
