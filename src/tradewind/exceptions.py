@@ -59,6 +59,11 @@ class DagRunAlreadyExists(TradewindException):
     as itself (Airflow's ``DagRunAlreadyExists`` from ``TriggerDagRunOperator``)."""
 
 
+class SchedulerDeclaredDead(TradewindException):
+    """This scheduler's job was marked failed (another scheduler found it not heartbeating
+    and took over its tries): it must stop at once, running nothing more."""
+
+
 class TradewindSkipException(TradewindException):
     """Raised by task code: mark this task instance ``skipped``."""
 

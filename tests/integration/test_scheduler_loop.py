@@ -14,15 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, event, select, update
 from sqlalchemy.orm import Session
 
 from dbdriver import SyncExecutor
 from tradewind.dag_processing.loader import load_dag_file
 from tradewind.db import migrate
-from tradewind.db.models import DagModel, DagRun, TaskInstance
+from tradewind.db.models import DagModel, DagRun, Job, TaskInstance
 from tradewind.db.queries import dagruns
 from tradewind.db.session import get_engine
+from tradewind.exceptions import SchedulerDeclaredDead
 from tradewind.executors.base import Event
 from tradewind.executors.workload import ExecuteTask, TaskOutcomeEvent, TaskStartedEvent
 from tradewind.scheduler.loop import HOLD_SECONDS, Scheduler
@@ -338,3 +339,49 @@ def test_a_short_tries_start_and_outcome_are_written_together(
         event.remove(engine, "before_cursor_execute", count)
     assert ti_state(engine, w.ti_id) == "success"
     assert len(writes) == 1  # queued -> running -> success in one compare-and-set
+
+
+def test_a_scheduler_declared_dead_stops_and_writes_nothing_more(
+    engine: Engine, tmp_path: Path
+) -> None:
+    dag_id = register(engine, tmp_path, ONE_TASK)
+    executor = ManualExecutor()
+    scheduler = Scheduler(engine, executor)  # type: ignore[arg-type]
+    scheduler.start()
+    trigger(engine, scheduler, dag_id)
+    with Session(engine) as session, session.begin():  # another scheduler's recovery
+        session.execute(update(Job).where(Job.id == scheduler.job_id).values(state="failed"))
+    with pytest.raises(SchedulerDeclaredDead, match="marked failed"):
+        scheduler.run_once()
+    assert executor.handed == []  # the pass that found out queued nothing
+
+
+def test_stopping_records_how_the_last_tries_ended(engine: Engine, tmp_path: Path) -> None:
+    dag_id = register(engine, tmp_path, ONE_TASK)
+    executor = ManualExecutor()
+    scheduler = Scheduler(engine, executor)  # type: ignore[arg-type]
+    scheduler.start()
+    run_id = trigger(engine, scheduler, dag_id)
+    scheduler.run_once()
+    (w,) = executor.handed
+    executor.started(w)
+    now = datetime.now(UTC)
+    executor.events.append(
+        TaskOutcomeEvent(
+            ti_id=w.ti_id,
+            try_number=w.try_number,
+            dag_id=w.dag_id,
+            run_id=w.run_id,
+            task_id=w.task_id,
+            state=TaskInstanceState.SUCCESS,
+            start_date=now,
+            end_date=now,
+        )
+    )
+    scheduler.stop()  # the try ended while the executor was finishing
+    assert ti_state(engine, w.ti_id) == "success"
+    with Session(engine) as session:
+        run = dagruns.get_run(session, dag_id, run_id)
+        job = session.get(Job, scheduler.job_id)
+        assert run is not None and run.state == "success"
+        assert job is not None and job.state == "success"

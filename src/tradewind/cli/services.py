@@ -62,6 +62,7 @@ def _check_schema() -> Any:
 
 
 def _run_scheduler(engine: Any, folder: Path, workers: int | None) -> int:
+    from tradewind.exceptions import SchedulerDeclaredDead
     from tradewind.executors.local import LocalExecutor
     from tradewind.scheduler.loop import Scheduler
     from tradewind.scheduler.wakeup import WakeupListener
@@ -78,6 +79,9 @@ def _run_scheduler(engine: Any, folder: Path, workers: int | None) -> int:
     listener.start()
     try:
         scheduler.run(stop)
+    except SchedulerDeclaredDead as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     finally:
         listener.stop()
     return 0

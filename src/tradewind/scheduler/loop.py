@@ -42,6 +42,7 @@ from tradewind.db.queries import dagruns
 from tradewind.db.queries import taskinstances as ti_queries
 from tradewind.db.queries import xcom as xcom_queries
 from tradewind.db.queries.dags import SerializedDagCache
+from tradewind.exceptions import SchedulerDeclaredDead
 from tradewind.executors.base import Event, Executor
 from tradewind.executors.workload import ExecuteTask, RunData, TaskOutcomeEvent, TaskStartedEvent
 from tradewind.retries import retry_delay_for
@@ -166,6 +167,8 @@ class Scheduler:
         self._held: list[Event] = []
         #: Tries whose start one pass left for the next (it is not left twice).
         self._start_deferred: set[tuple[str, int]] = set()
+        #: Set by :meth:`stop`: passes record outcomes and queue nothing.
+        self._stopping = False
         self._held_since = float("inf")
 
     def _dag(self, session: Session, version_id: int | None, dag_id: str) -> SerializedDAG | None:
@@ -266,9 +269,19 @@ class Scheduler:
             mark_completed(session, now)
 
     def stop(self, timeout: float | None = 30) -> None:
+        """Let the executor finish what it runs (``timeout`` seconds at most), record how
+        those tries ended in one last pass that queues nothing, and end the job."""
+        self._stopping = True
         self.executor.end(timeout)
+        try:
+            self.run_once()
+        except DBAPIError as err:  # their outcomes are lost; recovery settles the tries
+            log.warning("could not record the last outcomes on stopping: %s", err)
+        except SchedulerDeclaredDead as err:
+            log.error("not recording the last outcomes: %s", err)
+            self._close_connection()
+            return
         self._close_connection()
-        self._drain_events()
         if self.job_id is not None:
             with Session(self.engine) as session, session.begin():
                 session.execute(
@@ -289,8 +302,16 @@ class Scheduler:
                     # Woken by someone else (a trigger, a clear) or a deadline, not by the
                     # executor: the next pass looks at everything.
                     self._sweep_requested = True
-        finally:
+        except SchedulerDeclaredDead:
+            # Another scheduler owns this one's tries now: run nothing more of them.
+            log.error("this scheduler's job was marked failed by another scheduler; stopping")
+            self.executor.terminate()
+            self._close_connection()
+            raise
+        except BaseException:
             self.stop()
+            raise
+        self.stop()
 
     def run_once(self) -> float:
         """One scheduling pass, in one transaction; returns how long the loop may sleep."""
@@ -303,6 +324,8 @@ class Scheduler:
             if isinstance(event, TaskStartedEvent) and event_key(event) in self._in_flight:
                 self._in_flight[event_key(event)] = True
         hold = self._hold_for(events, now, clock) if events and not sweep else 0.0
+        if self._stopping:
+            sweep, hold = False, 0.0
         if hold > 0:
             self._held, self._held_since = events, min(self._held_since, clock)
             return hold
@@ -329,9 +352,16 @@ class Scheduler:
                 workloads = self._queue_ready(session, now)
                 self._renew_leases_and_complete_backfills(session, now, clock, sweep)
                 if clock - self._heartbeat_at >= HEARTBEAT_SECONDS and self.job_id is not None:
-                    session.execute(
-                        update(Job).where(Job.id == self.job_id).values(latest_heartbeat=now)
+                    alive = session.execute(
+                        update(Job)
+                        .where(Job.id == self.job_id, Job.state == "running")
+                        .values(latest_heartbeat=now)
                     )
+                    if alive.rowcount == 0:  # type: ignore[attr-defined]
+                        raise SchedulerDeclaredDead(
+                            f"scheduler job {self.job_id} was marked failed (another "
+                            "scheduler found it not heartbeating and took over its tries)"
+                        )
                     self._heartbeat_at = clock
         except DBAPIError as err:
             self._undo(taken)
@@ -412,13 +442,6 @@ class Scheduler:
         (:attr:`_concurrency`)."""
         wanted = (1 + WAITING_PER_SLOT) * self._concurrency
         return max(self.executor.open_slots, wanted - len(self._in_flight))
-
-    def _drain_events(self) -> None:
-        events, self._held = self._held + self.executor.get_events(), []
-        if not events:
-            return
-        with Session(self.engine) as session, session.begin():
-            self._record_events(session, events)
 
     def _record_events(
         self, session: Session, events: list[Event], *, defer_starts: bool = False
@@ -773,7 +796,7 @@ class Scheduler:
         tries hold their pool slots and count against the limits, as in Airflow).
         """
         slots = self._queue_budget()
-        if slots <= 0:
+        if slots <= 0 or self._stopping:
             return []
         size = max(2 * slots, 16)
         first = self._page or self._read_page(session, size, 0)
