@@ -91,6 +91,32 @@ def drive(engine: Engine, dag: Any) -> tuple[str, dict[str, str | None]]:
         return run.state, states
 
 
+def trigger_manual_run(
+    engine: Engine, dag_id: str, *, run_id: str | None = None, conf: dict[str, Any] | None = None
+) -> str:
+    """Create a manual run of the latest stored version of ``dag_id`` now, as ``dags
+    trigger`` does; its run id (``manual__<now>`` unless given)."""
+    from sqlalchemy.orm import Session
+
+    from tradewind.db.queries.dags import SerializedDagCache
+
+    with Session(engine) as session, session.begin():
+        version, dag = SerializedDagCache().latest(session, dag_id)  # type: ignore[misc]
+        now = datetime.now(UTC)
+        run = dagruns.create_dag_run(
+            session,
+            dag,
+            run_id=run_id or f"manual__{now.isoformat()}",
+            run_type="manual",
+            run_after=now,
+            logical_date=now,
+            data_interval=(now, now),
+            conf=conf,
+            dag_version_id=version,
+        )
+        return run.run_id
+
+
 class SyncExecutor:
     """Runs each workload at once, in this process, with the real runner."""
 

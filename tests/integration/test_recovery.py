@@ -15,11 +15,10 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from dbdriver import trigger_manual_run
 from tradewind.dag_processing.manager import DagProcessor
 from tradewind.db import migrate
 from tradewind.db.models import DagRun, Job, TaskInstance
-from tradewind.db.queries import dagruns
-from tradewind.db.queries.dags import SerializedDagCache
 from tradewind.db.session import get_engine
 from tradewind.scheduler.recovery import recover_orphans
 from tradewind.states import DagRunState
@@ -65,20 +64,7 @@ def setup(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple
 
 
 def trigger(engine: Engine) -> str:
-    with Session(engine) as session, session.begin():
-        version, dag = SerializedDagCache().latest(session, "crashy")  # type: ignore[misc]
-        now = datetime.now(UTC)
-        run = dagruns.create_dag_run(
-            session,
-            dag,
-            run_id="r1",
-            run_type="manual",
-            run_after=now,
-            logical_date=now,
-            data_interval=(now, now),
-            dag_version_id=version,
-        )
-        return run.run_id
+    return trigger_manual_run(engine, "crashy", run_id="r1")
 
 
 def ti_states(engine: Engine) -> dict[str, tuple[str | None, int]]:

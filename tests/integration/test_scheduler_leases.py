@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from dbdriver import SyncExecutor
+from dbdriver import SyncExecutor, trigger_manual_run
 from tradewind.dag_processing.manager import DagProcessor
 from tradewind.db import migrate
 from tradewind.db.models import DagRun, Job, TaskInstance
@@ -109,20 +109,7 @@ def engine(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
 
 
 def trigger(engine: Engine, scheduler: Scheduler) -> str:
-    with Session(engine) as session, session.begin():
-        version, dag = scheduler.dags.latest(session, "leased")  # type: ignore[misc]
-        now = datetime.now(UTC)
-        run = dagruns.create_dag_run(
-            session,
-            dag,
-            run_id="r1",
-            run_type="manual",
-            run_after=now,
-            logical_date=now,
-            data_interval=(now, now),
-            dag_version_id=version,
-        )
-        return run.run_id
+    return trigger_manual_run(engine, "leased", run_id="r1")
 
 
 def tis(engine: Engine) -> dict[str, TaskInstance]:

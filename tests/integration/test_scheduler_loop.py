@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Engine, event, select, update
 from sqlalchemy.orm import Session
 
-from dbdriver import SyncExecutor
+from dbdriver import SyncExecutor, trigger_manual_run
 from tradewind.dag_processing.loader import load_dag_file
 from tradewind.db import migrate
 from tradewind.db.models import DagModel, DagRun, Job, TaskInstance
@@ -51,21 +51,7 @@ def register(engine: Engine, folder: Path, source: str, paused: bool = False) ->
 
 
 def trigger(engine: Engine, scheduler: Scheduler, dag_id: str, conf: dict | None = None) -> str:
-    with Session(engine) as session, session.begin():
-        version, dag = scheduler.dags.latest(session, dag_id)  # type: ignore[misc]
-        now = datetime.now(UTC)
-        run = dagruns.create_dag_run(
-            session,
-            dag,
-            run_id=f"manual__{now.isoformat()}",
-            run_type="manual",
-            run_after=now,
-            logical_date=now,
-            data_interval=(now, now),
-            conf=conf,
-            dag_version_id=version,
-        )
-        return run.run_id
+    return trigger_manual_run(engine, dag_id, conf=conf)
 
 
 def run_until_done(engine: Engine, scheduler: Scheduler, dag_id: str, run_id: str) -> DagRun:
