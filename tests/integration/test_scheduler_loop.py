@@ -22,12 +22,14 @@ from tradewind.dag_processing.loader import load_dag_file
 from tradewind.db import migrate
 from tradewind.db.models import DagModel, DagRun, Job, TaskInstance
 from tradewind.db.queries import dagruns
+from tradewind.db.queries import xcom as xcom_queries
 from tradewind.db.session import get_engine
 from tradewind.exceptions import SchedulerDeclaredDead
 from tradewind.executors.base import Event
 from tradewind.executors.workload import ExecuteTask, TaskOutcomeEvent, TaskStartedEvent
 from tradewind.scheduler.loop import HOLD_SECONDS, Scheduler
 from tradewind.states import DagRunState, TaskInstanceState
+from tradewind.xcom.base import XComKey
 
 
 @pytest.fixture
@@ -371,3 +373,67 @@ def test_stopping_records_how_the_last_tries_ended(engine: Engine, tmp_path: Pat
         job = session.get(Job, scheduler.job_id)
         assert run is not None and run.state == "success"
         assert job is not None and job.state == "success"
+
+
+FAN_OUT = """
+from tradewind.sdk import dag, task
+
+@dag(schedule=None)
+def loop_fan_out():
+    @task
+    def numbers():
+        return [1, 2, 3]
+
+    @task
+    def show(x):
+        return x
+
+    show.expand(x=numbers())
+
+loop_fan_out()
+"""
+
+
+def finish(executor: ManualExecutor, w: ExecuteTask, **fields: Any) -> None:
+    now = datetime.now(UTC)
+    executor.events.append(
+        TaskOutcomeEvent(
+            ti_id=w.ti_id,
+            try_number=w.try_number,
+            dag_id=w.dag_id,
+            run_id=w.run_id,
+            task_id=w.task_id,
+            map_index=w.map_index,
+            state=TaskInstanceState.SUCCESS,
+            start_date=now,
+            end_date=now,
+            **fields,
+        )
+    )
+
+
+def test_mapped_tries_get_the_value_they_expand_over_with_their_workload(
+    engine: Engine, tmp_path: Path
+) -> None:
+    dag_id = register(engine, tmp_path, FAN_OUT)
+    executor = ManualExecutor()
+    scheduler = Scheduler(engine, executor)  # type: ignore[arg-type]
+    scheduler.start()
+    run_id = trigger(engine, scheduler, dag_id)
+    scheduler.run_once()
+    (numbers,) = executor.handed
+    with Session(engine) as session, session.begin():
+        xcom_queries.set_value(
+            session, XComKey(dag_id, run_id, "numbers", -1, "return_value"), [1, 2, 3]
+        )
+    executor.started(numbers)
+    finish(executor, numbers, xcom_lengths={"return_value": 3}, pushed_keys=["return_value"])
+    for _ in range(3):
+        scheduler.run_once()
+    copies = [w for w in executor.handed if w.task_id == "show"]
+    assert sorted(w.map_index for w in copies) == [0, 1, 2]
+    for w in copies:
+        (sent,) = w.xcom_prefetch
+        assert (sent.task_id, sent.map_index, sent.key) == ("numbers", -1, "return_value")
+        assert bytes(sent.value) == b"[1,2,3]"
+    assert executor.handed[0].xcom_prefetch == []  # an unmapped task gets none

@@ -149,10 +149,12 @@ def _run_try(plan: TryPlan, sock: socket.socket) -> int:
         hostname=plan.hostname,
     )
     send_frame(sock, started)
+    prefetched = {(x.task_id, x.map_index, x.key): bytes(x.value) for x in w.xcom_prefetch}
+    client = PipeClient(sock, run=(w.dag_id, w.run_id), prefetched=prefetched)
     outcome = run_task_try(
         plan.task,
         dag_run_info(w),
-        client=PipeClient(sock),
+        client=client,
         map_index=w.map_index,
         try_number=w.try_number,
         log_sink=plan.log.write_line,

@@ -78,6 +78,16 @@ class RunData(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
         )
 
 
+class PrefetchedXCom(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """An XCom value of the try's run that the scheduler read for it (the codec's JSON): the
+    task takes it from here instead of asking (the value a mapped try expands over)."""
+
+    task_id: str
+    map_index: int = -1
+    key: str
+    value: msgspec.Raw
+
+
 class ExecuteTask(Message, frozen=True, kw_only=True, tag="ExecuteTask"):
     """Run one try of one task instance."""
 
@@ -105,6 +115,8 @@ class ExecuteTask(Message, frozen=True, kw_only=True, tag="ExecuteTask"):
     #: The scheduler removed this task instance's XCom when it queued the try, so the try
     #: need not ask for that again.
     xcom_cleared: bool = False
+    #: XCom values read for the try by the scheduler (see :class:`PrefetchedXCom`).
+    xcom_prefetch: list[PrefetchedXCom] = msgspec.field(default_factory=list)
 
     @property
     def key(self) -> tuple[str, int]:

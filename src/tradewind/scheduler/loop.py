@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 from sqlalchemy import Connection, Engine, bindparam, func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -44,7 +45,13 @@ from tradewind.db.queries import xcom as xcom_queries
 from tradewind.db.queries.dags import SerializedDagCache
 from tradewind.exceptions import SchedulerDeclaredDead
 from tradewind.executors.base import Event, Executor
-from tradewind.executors.workload import ExecuteTask, RunData, TaskOutcomeEvent, TaskStartedEvent
+from tradewind.executors.workload import (
+    ExecuteTask,
+    PrefetchedXCom,
+    RunData,
+    TaskOutcomeEvent,
+    TaskStartedEvent,
+)
 from tradewind.retries import retry_delay_for
 from tradewind.scheduler.queueing import ActiveCounts, Candidate, PoolSlots, select_for_queueing
 from tradewind.scheduler.run_sync import RunSnapshot, schedule_run
@@ -52,6 +59,7 @@ from tradewind.serialization.serialized_dag import SerializedDAG
 from tradewind.states import DagRunState
 from tradewind.states import TaskInstanceState as TI
 from tradewind.timetables.base import DataInterval, TimeRestriction
+from tradewind.xcom.base import XComKey
 
 log = logging.getLogger("tradewind.scheduler")
 
@@ -72,6 +80,9 @@ WAITING_PER_SLOT = 3
 #: While executor events keep the loop busy, how often it reads which runs are queued and
 #: running (new runs from elsewhere start within this time; at once in any other pass).
 RUNS_SECONDS = 0.05
+
+#: Largest encoded XCom value sent along with every mapped try that expands over it.
+PREFETCH_MAX_BYTES = 64 * 1024
 
 #: Pages of queueing candidates read in one pass at most (when the best are held back).
 QUEUE_PAGES = 8
@@ -169,6 +180,9 @@ class Scheduler:
         self._start_deferred: set[tuple[str, int]] = set()
         #: Set by :meth:`stop`: passes record outcomes and queue nothing.
         self._stopping = False
+        #: Values mapped tries expand over, by run, upstream, key and the upstream's try
+        #: number (None: too big or missing, the try reads it itself); see _prefetch.
+        self._prefetched: dict[tuple[str, str, str, str, int], msgspec.Raw | None] = {}
         self._held_since = float("inf")
 
     def _dag(self, session: Session, version_id: int | None, dag_id: str) -> SerializedDAG | None:
@@ -762,6 +776,8 @@ class Scheduler:
         self._page = None
         self._run_data.pop(key, None)
         self._snapshots.pop(key, None)
+        for cached in [k for k in self._prefetched if k[:2] == key]:
+            del self._prefetched[cached]
         self._retry_at.pop(key, None)
         self._decided.pop(key, None)
         self._watch.discard(key)
@@ -836,7 +852,8 @@ class Scheduler:
                 del self._snapshots[key]
             run = self._run_data.get(key) or self._read_run_data(session, key, row.run_pk)
             if run is not None:
-                workloads.append(self._workload(row, run, try_number))
+                prefetch = self._prefetch(session, row)
+                workloads.append(self._workload(row, run, try_number, prefetch))
         # What earlier tries pushed goes in this transaction, in one statement, instead of
         # a request from every try as it starts.
         xcom_queries.clear_tries(
@@ -884,7 +901,41 @@ class Scheduler:
             self._run_data[key] = data
         return data
 
-    def _workload(self, row: Any, run: RunData, try_number: int) -> ExecuteTask:
+    def _prefetch(self, session: Session, row: Any) -> list[PrefetchedXCom]:
+        """The values a mapped try expands over, read once per run for all its copies
+        instead of by every copy (each read is a round trip from the try): only from an
+        unmapped upstream that has succeeded, as of this scheduler's snapshot of the run,
+        and kept by that upstream's try number (a cleared upstream that runs again is read
+        again), up to :data:`PREFETCH_MAX_BYTES`."""
+        if row.map_index < 0:
+            return []
+        snap = self._snapshots.get((row.dag_id, row.run_id))
+        dag = self._dag(session, row.dag_version_id, row.dag_id)
+        task = dag.task_dict.get(row.task_id) if dag is not None else None
+        if snap is None or task is None or task.expand_input is None:
+            return []
+        found: list[PrefetchedXCom] = []
+        for feeder, key in task.expand_input.references():
+            state, feeder_try = snap.stored.get((feeder, -1), (None, 0))
+            if state is not TI.SUCCESS:
+                continue
+            cache_key = (row.dag_id, row.run_id, feeder, key, feeder_try)
+            if cache_key not in self._prefetched:
+                xcom_key = XComKey(row.dag_id, row.run_id, feeder, -1, key)
+                try:
+                    text = xcom_queries.get_encoded(session.connection(), xcom_key)
+                except KeyError:
+                    text = ""
+                fits = 0 < len(text) <= PREFETCH_MAX_BYTES
+                self._prefetched[cache_key] = msgspec.Raw(text.encode()) if fits else None
+            value = self._prefetched[cache_key]
+            if value is not None:
+                found.append(PrefetchedXCom(task_id=feeder, key=key, value=value))
+        return found
+
+    def _workload(
+        self, row: Any, run: RunData, try_number: int, prefetch: list[PrefetchedXCom]
+    ) -> ExecuteTask:
         """What a worker needs to run the try: ids, the DAG file and the run's data."""
         return ExecuteTask.make(
             ti_id=row.id,
@@ -902,6 +953,7 @@ class Scheduler:
             pool=row.pool,
             priority_weight=row.priority_weight or 1,
             xcom_cleared=True,
+            xcom_prefetch=prefetch,
         )
 
     def _slots_in_use(self, session: Session) -> tuple[dict[str, PoolSlots], ActiveCounts]:

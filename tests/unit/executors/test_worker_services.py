@@ -174,3 +174,15 @@ def test_tagged_values_of_every_map_index_keep_their_types(
         (0, (0, Decimal(0))),
         (1, (1, Decimal(1))),
     ]
+
+
+def test_a_value_sent_with_the_workload_is_read_without_asking() -> None:
+    ours, theirs = socket.socketpair()
+    theirs.close()  # anything asked would fail: nobody answers
+    client = PipeClient(
+        ours, run=("etl", "r1"), prefetched={("numbers", -1, "return_value"): b"[1,2,3]"}
+    )
+    assert client.xcom_get(XComKey("etl", "r1", "numbers", -1, "return_value")) == [1, 2, 3]
+    with pytest.raises(WorkerConnectionLost):  # another run's value is asked for
+        client.xcom_get(XComKey("etl", "r2", "numbers", -1, "return_value"))
+    ours.close()
