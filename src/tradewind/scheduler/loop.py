@@ -16,6 +16,10 @@ its executor, so what no event announced (another scheduler's or a user's change
 
 Several schedulers may run against PostgreSQL: runs and DAGs are taken with
 ``FOR UPDATE SKIP LOCKED`` and every task instance change is a compare-and-set.
+
+Two parts of a pass live in their own modules, as mixins of :class:`Scheduler`: making
+runs (:mod:`~tradewind.scheduler.run_creation`) and queueing
+(:mod:`~tradewind.scheduler.queue_pass`).
 """
 
 from __future__ import annotations
@@ -26,40 +30,36 @@ import os
 import socket
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, Engine, bindparam, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from tradewind.db.dialects import for_update_skip_locked
-from tradewind.db.models import DagModel, DagRun, Job, Pool, SerializedDagModel
+from tradewind.db.models import DagRun, Job
 from tradewind.db.models import TaskInstance as TIRow
 from tradewind.db.queries import dagruns
 from tradewind.db.queries import taskinstances as ti_queries
-from tradewind.db.queries import xcom as xcom_queries
 from tradewind.db.queries.dags import SerializedDagCache
 from tradewind.exceptions import SchedulerDeclaredDead
 from tradewind.executors.base import Event, Executor
 from tradewind.executors.workload import (
-    ExecuteTask,
-    PrefetchedXCom,
     RunData,
     TaskOutcomeEvent,
     TaskStartedEvent,
 )
 from tradewind.retries import retry_delay_for
-from tradewind.scheduler.queueing import ActiveCounts, Candidate, PoolSlots, select_for_queueing
+from tradewind.scheduler.queue_pass import QueuePass
+from tradewind.scheduler.run_creation import RunCreation
 from tradewind.scheduler.run_sync import RunSnapshot, schedule_run
 from tradewind.serialization.serialized_dag import SerializedDAG
 from tradewind.states import DagRunState
 from tradewind.states import TaskInstanceState as TI
-from tradewind.timetables.base import DataInterval, TimeRestriction
-from tradewind.xcom.base import XComKey
 
 log = logging.getLogger("tradewind.scheduler")
 
@@ -74,22 +74,11 @@ HOLD_SECONDS = 0.05
 #: Longest events wait for a pass while the executor still has a queued try waiting (its
 #: workers are busy meanwhile, so waiting costs no throughput and one pass handles more).
 BATCH_SECONDS = 0.020
-#: Tries that may wait in the executor per try it runs at once, so its workers never wait
-#: for a pass while events are batched.
-WAITING_PER_SLOT = 3
 #: While executor events keep the loop busy, how often it reads which runs are queued and
 #: running (new runs from elsewhere start within this time; at once in any other pass).
 RUNS_SECONDS = 0.05
 
-#: Largest encoded XCom value sent along with every mapped try that expands over it.
-PREFETCH_MAX_BYTES = 64 * 1024
-
-#: Pages of queueing candidates read in one pass at most (when the best are held back).
-QUEUE_PAGES = 8
-
 RunKey = tuple[str, str]
-
-_POOLS = select(Pool.pool, Pool.slots)
 
 
 def _now() -> datetime:
@@ -129,7 +118,7 @@ def event_key(event: Event) -> tuple[str, int]:
     return (event.ti_id, event.try_number)
 
 
-class Scheduler:
+class Scheduler(RunCreation, QueuePass):
     """Drives runs to completion. ``run(stop)`` loops; ``run_once()`` is one pass (tests)."""
 
     def __init__(
@@ -450,13 +439,6 @@ class Scheduler:
             return HOLD_SECONDS - age
         return 0.0
 
-    def _queue_budget(self) -> int:
-        """How many tries to queue now: free executor slots, or as many as keep
-        :data:`WAITING_PER_SLOT` tries waiting in the executor per try it can run at once
-        (:attr:`_concurrency`)."""
-        wanted = (1 + WAITING_PER_SLOT) * self._concurrency
-        return max(self.executor.open_slots, wanted - len(self._in_flight))
-
     def _record_events(
         self, session: Session, events: list[Event], *, defer_starts: bool = False
     ) -> list[Event]:
@@ -556,136 +538,6 @@ class Scheduler:
             skip_downstream=list(event.skip_downstream),
             try_number=event.try_number,
         )
-
-    # -- runs --------------------------------------------------------------------------
-    def _create_scheduled_runs(self, session: Session, now: datetime) -> None:
-        self._compute_missing_next_runs(session)
-        due = select(DagModel).where(
-            DagModel.is_paused.is_(False),
-            DagModel.is_stale.is_(False),
-            DagModel.next_dagrun_create_after <= now,
-        )
-        for dag_model in session.execute(for_update_skip_locked(due, session)).scalars():
-            latest = self.dags.latest(session, dag_model.dag_id)
-            if latest is None:
-                continue
-            version, dag = latest
-            if dagruns.count_active_runs(session, dag.dag_id) >= dag.max_active_runs:
-                continue
-            assert dag_model.next_dagrun_data_interval_start is not None
-            assert dag_model.next_dagrun_data_interval_end is not None
-            interval = DataInterval(
-                dag_model.next_dagrun_data_interval_start, dag_model.next_dagrun_data_interval_end
-            )
-            run_after = dag_model.next_dagrun_create_after or now
-            run_id = dag.timetable.generate_run_id(
-                run_type="scheduled", run_after=run_after, data_interval=interval
-            )
-            try:
-                dagruns.create_dag_run(
-                    session,
-                    dag,
-                    run_id=run_id,
-                    run_type="scheduled",
-                    run_after=run_after,
-                    logical_date=dag_model.next_dagrun,
-                    data_interval=(interval.start, interval.end),
-                    triggered_by="timetable",
-                    dag_version_id=version,
-                )
-            except dagruns.DuplicateRunError:
-                log.info("run %s of %s already exists", run_id, dag.dag_id)
-            self._set_next_run(dag_model, dag, interval)
-
-    def _compute_missing_next_runs(self, session: Session) -> None:
-        """Work out the first scheduled run of DAGs whose next run is not known yet."""
-        rows = session.execute(
-            select(DagModel.dag_id, func.max(SerializedDagModel.id))
-            .join(SerializedDagModel, SerializedDagModel.dag_id == DagModel.dag_id)
-            .where(DagModel.is_stale.is_(False), DagModel.next_dagrun_create_after.is_(None))
-            .group_by(DagModel.dag_id)
-        ).all()
-        for dag_id, version in rows:
-            if (dag_id, version) in self._next_computed:
-                continue
-            self._next_computed.add((dag_id, version))
-            dag = self.dags.get(session, version)
-            dag_model = session.get(DagModel, dag_id)
-            if dag is None or dag_model is None:
-                continue
-            last = session.execute(
-                select(DagRun.data_interval_start, DagRun.data_interval_end)
-                .where(
-                    DagRun.dag_id == dag_id,
-                    DagRun.run_type.in_(["scheduled", "backfill"]),
-                    DagRun.data_interval_start.is_not(None),
-                )
-                .order_by(DagRun.data_interval_end.desc())
-                .limit(1)
-            ).first()
-            previous = DataInterval(last[0], last[1]) if last and last[0] and last[1] else None
-            self._set_next_run(dag_model, dag, previous)
-
-    def _set_next_run(
-        self, dag_model: DagModel, dag: SerializedDAG, last: DataInterval | None
-    ) -> None:
-        nxt = None
-        if dag.timetable.can_be_scheduled:
-            nxt = dag.timetable.next_dagrun_info(
-                last_automated_data_interval=last,
-                restriction=TimeRestriction(dag.start_date, dag.end_date, dag.catchup),
-            )
-        dag_model.next_dagrun = nxt.logical_date if nxt else None
-        dag_model.next_dagrun_data_interval_start = nxt.data_interval.start if nxt else None
-        dag_model.next_dagrun_data_interval_end = nxt.data_interval.end if nxt else None
-        dag_model.next_dagrun_create_after = nxt.run_after if nxt else None
-
-    def _start_queued_runs(self, session: Session, now: datetime) -> None:
-        """Start queued runs within ``max_active_runs``, as Airflow: a backfill's runs within
-        the backfill's own limit (they do not count against the DAG's), none while the
-        backfill is paused, after other runs and in their ``sort_ordinal`` order."""
-        from tradewind.db.models import Backfill, BackfillDagRun
-
-        queued = session.execute(
-            select(DagRun, DagModel.max_active_runs, Backfill.max_active_runs)
-            .join(DagModel, DagModel.dag_id == DagRun.dag_id)
-            .outerjoin(Backfill, Backfill.id == DagRun.backfill_id)
-            .outerjoin(
-                BackfillDagRun,
-                (BackfillDagRun.dag_run_id == DagRun.id)
-                & (BackfillDagRun.backfill_id == DagRun.backfill_id),
-            )
-            .where(
-                DagRun.state == DagRunState.QUEUED.value,
-                DagModel.is_paused.is_(False),
-                Backfill.is_paused.is_not(True),
-            )
-            .order_by(BackfillDagRun.sort_ordinal.nulls_first(), DagRun.run_after, DagRun.id)
-        ).all()
-        if not queued:
-            return
-        running = Counter(
-            {
-                (dag_id, backfill_id): n
-                for dag_id, backfill_id, n in session.execute(
-                    select(DagRun.dag_id, DagRun.backfill_id, func.count())
-                    .where(DagRun.state == DagRunState.RUNNING.value)
-                    .group_by(DagRun.dag_id, DagRun.backfill_id)
-                ).all()
-            }
-        )
-        for run, max_active, backfill_max in queued:
-            key = (run.dag_id, run.backfill_id)
-            if running[key] >= (max_active if backfill_max is None else backfill_max):
-                continue
-            moved = session.execute(
-                update(DagRun)
-                .where(DagRun.id == run.id, DagRun.state == DagRunState.QUEUED.value)
-                .values(state=DagRunState.RUNNING.value, start_date=now, updated_at=now)
-                .execution_options(synchronize_session=False)
-            ).rowcount  # type: ignore[attr-defined]
-            if moved:
-                running[key] += 1
 
     def _schedule_running_runs(
         self,
@@ -796,185 +648,6 @@ class Scheduler:
             ti_queries.transition_many(session, ids, expected=state, new=TI.SKIPPED)
         run.state = DagRunState.FAILED.value
         run.end_date = now
-
-    # -- queueing ----------------------------------------------------------------------
-    def _queue_ready(self, session: Session, now: datetime) -> list[ExecuteTask]:
-        """Queue scheduled task instances, best first, while the executor has slots.
-
-        Candidates are read a page at a time in queueing order; a page whose tasks are all
-        held back (pools, limits) leads to the next one, up to :data:`QUEUE_PAGES` pages.
-        What is left of the first page is kept for the next pass and read again whenever
-        this scheduler scheduled something new or a run ended, and on every sweep (each
-        one is queued with a compare-and-set, so one that changed meanwhile is skipped).
-
-        Besides filling free slots, a few tries per slot may wait in the executor, so a worker
-        that finishes starts its next try at once instead of after a scheduling pass (queued
-        tries hold their pool slots and count against the limits, as in Airflow).
-        """
-        slots = self._queue_budget()
-        if slots <= 0 or self._stopping:
-            return []
-        size = max(2 * slots, 16)
-        first = self._page or self._read_page(session, size, 0)
-        if not first:
-            self._page = first
-            return []
-        pools, active = self._slots_in_use(session)
-        chosen: list[Any] = []
-        seen: set[str] = set()
-        rows = first
-        for number in range(QUEUE_PAGES):
-            if number:
-                rows = self._read_page(session, size, (number - 1) * size)
-            rows = [row for row in rows if row.id not in seen]
-            seen.update(row.id for row in rows)
-            decision = select_for_queueing(
-                [self._candidate(session, row) for row in rows], pools, active, slots - len(chosen)
-            )
-            queued = {c.ti_id for c in decision.queued}
-            chosen += [row for row in rows if row.id in queued]
-            if len(chosen) >= slots or (number and len(rows) < size):
-                break
-        taken = {row.id for row in chosen}
-        self._page = [row for row in first if row.id not in taken] if number == 0 else None
-        workloads: list[ExecuteTask] = []
-        moved = ti_queries.mark_queued_many(
-            session, [(row.id, row.try_number) for row in chosen], job_id=self.job_id
-        )
-        for row in chosen:
-            try_number = moved.get(row.id)
-            if try_number is None:
-                self._page = None  # it changed since it was read
-                continue
-            key = (row.dag_id, row.run_id)
-            snap = self._snapshots.get(key)
-            if snap is not None and not snap.queued(row.id, try_number):
-                del self._snapshots[key]
-            run = self._run_data.get(key) or self._read_run_data(session, key, row.run_pk)
-            if run is not None:
-                prefetch = self._prefetch(session, row)
-                workloads.append(self._workload(row, run, try_number, prefetch))
-        # What earlier tries pushed goes in this transaction, in one statement, instead of
-        # a request from every try as it starts.
-        xcom_queries.clear_tries(
-            session.connection(), [(w.dag_id, w.run_id, w.task_id, w.map_index) for w in workloads]
-        )
-        return workloads
-
-    def _read_page(self, session: Session, size: int, offset: int) -> list[Any]:
-        return list(ti_queries.queue_candidates(session, limit=size, offset=offset))
-
-    def _candidate(self, session: Session, row: Any) -> Candidate:
-        dag = self._dag(session, row.dag_version_id, row.dag_id)
-        task = dag.task_dict.get(row.task_id) if dag else None
-        return Candidate(
-            ti_id=row.id,
-            dag_id=row.dag_id,
-            run_id=row.run_id,
-            task_id=row.task_id,
-            map_index=row.map_index,
-            priority_weight=row.priority_weight or 1,
-            pool=row.pool,
-            pool_slots=row.pool_slots,
-            run_after=row.run_after,
-            max_active_tasks=row.max_active_tasks,
-            max_active_tis_per_dag=task.max_active_tis_per_dag if task else None,
-            max_active_tis_per_dagrun=task.max_active_tis_per_dagrun if task else None,
-        )
-
-    def _read_run_data(self, session: Session, key: RunKey, run_pk: int) -> RunData | None:
-        """What a task's context needs of its run; kept while the run runs (a run that runs
-        again after a clear is read again)."""
-        run = session.get(DagRun, run_pk)
-        if run is None:
-            return None
-        data = RunData(
-            logical_date=run.logical_date,
-            data_interval_start=run.data_interval_start,
-            data_interval_end=run.data_interval_end,
-            run_after=run.run_after,
-            start_date=run.start_date,
-            run_type=run.run_type,
-            conf=dict(run.conf or {}),
-        )
-        if key in self._running:
-            self._run_data[key] = data
-        return data
-
-    def _prefetch(self, session: Session, row: Any) -> list[PrefetchedXCom]:
-        """The values a mapped try expands over, read once per run for all its copies
-        instead of by every copy (each read is a round trip from the try): only from an
-        unmapped upstream that has succeeded, as of this scheduler's snapshot of the run,
-        and kept by that upstream's try number (a cleared upstream that runs again is read
-        again), up to :data:`PREFETCH_MAX_BYTES`."""
-        if row.map_index < 0:
-            return []
-        snap = self._snapshots.get((row.dag_id, row.run_id))
-        dag = self._dag(session, row.dag_version_id, row.dag_id)
-        task = dag.task_dict.get(row.task_id) if dag is not None else None
-        if snap is None or task is None or task.expand_input is None:
-            return []
-        found: list[PrefetchedXCom] = []
-        for feeder, key in task.expand_input.references():
-            state, feeder_try = snap.stored.get((feeder, -1), (None, 0))
-            if state is not TI.SUCCESS:
-                continue
-            cache_key = (row.dag_id, row.run_id, feeder, key, feeder_try)
-            if cache_key not in self._prefetched:
-                xcom_key = XComKey(row.dag_id, row.run_id, feeder, -1, key)
-                try:
-                    text = xcom_queries.get_encoded(session.connection(), xcom_key)
-                except KeyError:
-                    text = ""
-                fits = 0 < len(text) <= PREFETCH_MAX_BYTES
-                self._prefetched[cache_key] = msgspec.Raw(text.encode()) if fits else None
-            value = self._prefetched[cache_key]
-            if value is not None:
-                found.append(PrefetchedXCom(task_id=feeder, key=key, value=value))
-        return found
-
-    def _workload(
-        self, row: Any, run: RunData, try_number: int, prefetch: list[PrefetchedXCom]
-    ) -> ExecuteTask:
-        """What a worker needs to run the try: ids, the DAG file and the run's data."""
-        return ExecuteTask.make(
-            ti_id=row.id,
-            dag_id=row.dag_id,
-            run_id=row.run_id,
-            task_id=row.task_id,
-            map_index=row.map_index,
-            try_number=try_number,
-            max_tries=row.max_tries,
-            dag_file=row.fileloc or "",
-            dag_file_hash=row.source_code_hash or "",
-            dags_folder=self.dags_folder,
-            run=run,
-            queue=row.queue or "default",
-            pool=row.pool,
-            priority_weight=row.priority_weight or 1,
-            xcom_cleared=True,
-            xcom_prefetch=prefetch,
-        )
-
-    def _slots_in_use(self, session: Session) -> tuple[dict[str, PoolSlots], ActiveCounts]:
-        """Each pool's open slots, and the tries holding slots (queued or running)."""
-        used: Counter[str] = Counter()
-        active = ActiveCounts()
-        for dag_id, run_id, task_id, pool, n, slots in ti_queries.active_tries(session):
-            active.add(dag_id, run_id, task_id, n)
-            used[pool] += slots
-        pools: dict[str, PoolSlots] = {}
-        if self._pool_sizes is None:
-            rows = session.connection().execute(_POOLS)
-            self._pool_sizes = {name: int(size) for name, size in rows}
-        for name, size in self._pool_sizes.items():
-            pools[name] = PoolSlots(-1, -1) if size < 0 else PoolSlots(size, size - used[name])
-        if "default_pool" not in pools:
-            from tradewind.db.models.pool import DEFAULT_POOL_SLOTS
-
-            taken = used["default_pool"]
-            pools["default_pool"] = PoolSlots(DEFAULT_POOL_SLOTS, DEFAULT_POOL_SLOTS - taken)
-        return pools, active
 
 
 __all__ = ["MAX_IDLE_SECONDS", "SWEEP_SECONDS", "Scheduler"]
