@@ -98,3 +98,34 @@ def test_many_are_queued_in_one_statement_and_only_those_still_scheduled_move(
     assert ti is not None and (ti.state, ti.try_number, ti.queued_by_job_id) == ("queued", 2, 7)
     assert state_of(session) == ("queued", 2)
     assert tis.mark_queued_many(session, []) == {}
+
+
+def test_many_transitions_of_one_shape_go_in_one_statement_and_say_if_all_held(
+    session: Session,
+) -> None:
+    session.add_all(
+        [
+            TaskInstance(id="ti-2", dag_id="d", run_id="r", task_id="u", try_number=1),
+            TaskInstance(id="ti-3", dag_id="d", run_id="r", task_id="v", try_number=1),
+        ]
+    )
+    session.flush()
+    for ti_id in ("ti-1", "ti-2", "ti-3"):
+        assert tis.transition(session, ti_id, expected=None, new=TI.SCHEDULED)
+    done = {"end_date": NOW}
+    moves: list[tis.Move] = [
+        ("ti-2", TI.SCHEDULED, TI.SKIPPED, (), None, done),
+        ("ti-3", TI.SCHEDULED, TI.SKIPPED, (), None, done),
+    ]
+    assert tis.transition_all(session, moves)
+    # ti-3 is not running at try 5: that one does not hold, the other still applies.
+    moves = [
+        ("ti-3", TI.RUNNING, TI.SUCCESS, (), 5, done),
+        ("ti-1", TI.SCHEDULED, TI.QUEUED, (), None, {}),
+    ]
+    assert not tis.transition_all(session, moves)
+    session.expire_all()
+    states = [session.get(TaskInstance, i).state for i in ("ti-1", "ti-2", "ti-3")]  # type: ignore[union-attr]
+    assert states == ["queued", "skipped", "skipped"]
+    with pytest.raises(IllegalTransition):
+        tis.transition_all(session, [("ti-2", TI.SKIPPED, TI.RUNNING, (), None, {})])

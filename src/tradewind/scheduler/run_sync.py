@@ -339,6 +339,8 @@ def _write_changes(
     step records (the try's process and host, when the loop had not marked it running)."""
     changed, consistent = 0, True
     new_rows: list[dict[str, Any]] = []
+    batch: list[ti_queries.Move] = []
+    batched: list[tuple[Key, TI, int, int]] = []
     expanded = {r.task_id for r in changes if r.map_index >= 0 and (r.task_id, -1) in snap.ids}
     for tid in sorted(expanded):
         # A mapped task expanded: its unexpanded row becomes map index 0 (as in Airflow),
@@ -374,6 +376,20 @@ def _write_changes(
             segments[-1].append(TI.UP_FOR_RETRY)
             segments.append([])
         segments[-1].append(rec.state)
+        if len(segments) == 1 and rec.state is not TI.UP_FOR_RETRY:
+            # The common case, written with the others of its shape in one statement below
+            # (a try going up_for_retry is archived after its own write, so not batched).
+            steps = segments[0]
+            columns: dict[str, Any] = {}
+            for step in steps:
+                columns.update(ran.get(key, {}) if step is TI.RUNNING else {})
+                columns.update(_values_for(step, rec, now))
+            with_try = TI.RUNNING in (old_state, *steps[:-1])
+            batch.append(
+                (ti_id, old_state, steps[-1], steps[:-1], try_number if with_try else None, columns)
+            )
+            batched.append((key, steps[-1], try_number, len(steps)))
+            continue
         current = old_state
         for steps in segments:
             values: dict[str, Any] = {}
@@ -396,6 +412,13 @@ def _write_changes(
             snap.store(key, current, try_number)
             if current is TI.UP_FOR_RETRY:
                 ti_queries.archive_try(session, ti_id)
+    if batch:
+        if ti_queries.transition_all(session, batch):
+            for key, state, try_number, steps_written in batched:
+                snap.store(key, state, try_number)
+                changed += steps_written
+        else:
+            consistent = False
     if new_rows:
         session.execute(insert(TaskInstance.__table__), new_rows)  # type: ignore[arg-type]
     return changed, consistent

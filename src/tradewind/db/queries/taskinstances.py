@@ -73,6 +73,45 @@ def transition(
     return int(result.rowcount) == 1
 
 
+#: One compare-and-set of :func:`transition_all`: ``(ti_id, expected, new, via,
+#: try_number, values)``, as :func:`transition` takes them.
+Move = tuple[
+    str,
+    TaskInstanceState | None,
+    TaskInstanceState,
+    Sequence[TaskInstanceState],
+    int | None,
+    dict[str, Any],
+]
+
+
+def transition_all(session: Session, moves: Sequence[Move]) -> bool:
+    """Several :func:`transition` s, those of one shape (states, columns) in one
+    ``executemany`` (on PostgreSQL one round trip, pipelined); whether every one held.
+    When one did not, the caller cannot tell which: it must read the rows again."""
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    now = _now()
+    for ti_id, expected, new, via, try_number, values in moves:
+        current = expected
+        for step in (*via, new):
+            check_transition(current, step)
+            current = step
+        shape = (expected is None, try_number is not None, tuple(values))
+        params = {f"v_{name}": value for name, value in values.items()}
+        params.update(w_id=ti_id, v_state=new.value, v_updated_at=now)
+        if expected is not None:
+            params["w_state"] = expected.value
+        if try_number is not None:
+            params["w_try"] = try_number
+        groups.setdefault(shape, []).append(params)
+    held = True
+    for (from_none, with_try, columns), rows in groups.items():
+        stmt = _transition_statement(from_none, with_try, columns)
+        result = session.connection().execute(stmt, rows)
+        held = held and int(result.rowcount) == len(rows)
+    return held
+
+
 @functools.cache
 def _transition_statement(from_none: bool, with_try: bool, columns: tuple[str, ...]) -> Update:
     """The compare-and-set ``UPDATE`` of one shape, built once: the scheduler runs a few
