@@ -437,3 +437,29 @@ def test_mapped_tries_get_the_value_they_expand_over_with_their_workload(
         assert (sent.task_id, sent.map_index, sent.key) == ("numbers", -1, "return_value")
         assert bytes(sent.value) == b"[1,2,3]"
     assert executor.handed[0].xcom_prefetch == []  # an unmapped task gets none
+
+
+def test_a_start_left_for_the_next_pass_is_not_lost_when_that_pass_comes_early(
+    engine: Engine, tmp_path: Path
+) -> None:
+    dag_id = register(engine, tmp_path, ONE_TASK)
+    executor = ManualExecutor()
+    scheduler = Scheduler(engine, executor)  # type: ignore[arg-type]
+    scheduler.start()
+    trigger(engine, scheduler, dag_id)
+    scheduler.run_once()
+    (w,) = executor.handed
+    executor.started(w)
+    schedule_runs = scheduler._schedule_running_runs
+
+    def held_elsewhere(*args: Any) -> None:  # a run another scheduler holds: come back soon
+        schedule_runs(*args)
+        scheduler._dirty.add((dag_id, "held-by-another-scheduler"))
+
+    scheduler._schedule_running_runs = held_elsewhere  # type: ignore[method-assign]
+    assert scheduler.run_once() == pytest.approx(0.01)  # the young start waits
+    scheduler._schedule_running_runs = schedule_runs  # type: ignore[method-assign]
+    scheduler._dirty.clear()
+    time.sleep(HOLD_SECONDS)
+    scheduler.run_once()
+    assert ti_state(engine, w.ti_id) == "running"

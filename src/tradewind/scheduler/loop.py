@@ -384,13 +384,13 @@ class Scheduler(RunCreation, QueuePass):
             self.executor.queue_workload(workload)
             self._in_flight[workload.key] = False
         self.executor.heartbeat()
-        if self._dirty:
-            return 0.01  # runs another scheduler held, or whose snapshot failed: soon again
         wait = MAX_IDLE_SECONDS
-        if deferred:
+        if deferred:  # recorded by the next pass (with their outcome, for short tries)
             self._held[:0] = deferred
             self._held_since = min(self._held_since, clock)
             wait = HOLD_SECONDS
+        if self._dirty:
+            return 0.01  # runs another scheduler held, or whose snapshot failed: soon again
         if self._retry_at:
             due = min(self._retry_at.values())
             wait = min(wait, max(0.0, (due - _now()).total_seconds()))
