@@ -32,6 +32,27 @@ from tradewind.states import DagRunState, TaskInstanceState
 from tradewind.xcom.base import XComKey
 
 
+@pytest.fixture(autouse=True)
+def _close_schedulers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Give back the connections each scheduler of a test and its executor's services keep
+    (most tests never stop theirs), so none is left open for the garbage collector to warn
+    about."""
+    started: list[Scheduler] = []
+    start = Scheduler.start
+
+    def recording_start(self: Scheduler) -> None:
+        started.append(self)
+        start(self)
+
+    monkeypatch.setattr(Scheduler, "start", recording_start)
+    yield
+    for scheduler in started:
+        scheduler._close_connection()
+        services = getattr(scheduler.executor, "services", None)
+        if services is not None:
+            services.close_connection()
+
+
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
     engine = get_engine(db_url)
@@ -248,6 +269,24 @@ class ManualExecutor:
         )
 
 
+def finish(executor: ManualExecutor, w: ExecuteTask, **fields: Any) -> None:
+    now = datetime.now(UTC)
+    executor.events.append(
+        TaskOutcomeEvent(
+            ti_id=w.ti_id,
+            try_number=w.try_number,
+            dag_id=w.dag_id,
+            run_id=w.run_id,
+            task_id=w.task_id,
+            map_index=w.map_index,
+            state=TaskInstanceState.SUCCESS,
+            start_date=now,
+            end_date=now,
+            **fields,
+        )
+    )
+
+
 ONE_TASK = """
 from tradewind.sdk import dag, task
 
@@ -306,21 +345,7 @@ def test_a_short_tries_start_and_outcome_are_written_together(
     event.listen(engine, "before_cursor_execute", count)
     executor.started(w)
     scheduler.run_once()  # the start waits
-    now = datetime.now(UTC)
-    executor.events.append(
-        TaskOutcomeEvent(
-            ti_id=w.ti_id,
-            try_number=w.try_number,
-            dag_id=w.dag_id,
-            run_id=w.run_id,
-            task_id=w.task_id,
-            state=TaskInstanceState.SUCCESS,
-            start_date=now,
-            end_date=now,
-            pid=42,
-            hostname="h",
-        )
-    )
+    finish(executor, w, pid=42, hostname="h")
     try:
         run_until_done(engine, scheduler, dag_id, run_id)
     finally:
@@ -353,19 +378,7 @@ def test_stopping_records_how_the_last_tries_ended(engine: Engine, tmp_path: Pat
     scheduler.run_once()
     (w,) = executor.handed
     executor.started(w)
-    now = datetime.now(UTC)
-    executor.events.append(
-        TaskOutcomeEvent(
-            ti_id=w.ti_id,
-            try_number=w.try_number,
-            dag_id=w.dag_id,
-            run_id=w.run_id,
-            task_id=w.task_id,
-            state=TaskInstanceState.SUCCESS,
-            start_date=now,
-            end_date=now,
-        )
-    )
+    finish(executor, w)
     scheduler.stop()  # the try ended while the executor was finishing
     assert ti_state(engine, w.ti_id) == "success"
     with Session(engine) as session:
@@ -392,24 +405,6 @@ def loop_fan_out():
 
 loop_fan_out()
 """
-
-
-def finish(executor: ManualExecutor, w: ExecuteTask, **fields: Any) -> None:
-    now = datetime.now(UTC)
-    executor.events.append(
-        TaskOutcomeEvent(
-            ti_id=w.ti_id,
-            try_number=w.try_number,
-            dag_id=w.dag_id,
-            run_id=w.run_id,
-            task_id=w.task_id,
-            map_index=w.map_index,
-            state=TaskInstanceState.SUCCESS,
-            start_date=now,
-            end_date=now,
-            **fields,
-        )
-    )
 
 
 def test_mapped_tries_get_the_value_they_expand_over_with_their_workload(
