@@ -23,10 +23,11 @@ import os
 import shutil
 import statistics
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+from proctree import PeakSampler, tree_cpu_seconds, tree_memory_mb
 
 DAG_FILE = """
 from tradewind.sdk import dag, task
@@ -41,90 +42,6 @@ def bench_noop():
 
 bench_noop()
 """
-
-
-def _status_kb(pid: int, field: str) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _pss_kb(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as fh:
-            for line in fh:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _tree(root: int) -> list[int]:
-    """``root`` and all its descendants."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, []))
-    return found
-
-
-def memory_mb(pss: bool = True) -> tuple[float, float, int]:
-    """(RSS sum, PSS sum, process count) of this process and everything under it.
-
-    PSS walks every page table (costly), so the sampler asks for it only now and then."""
-    pids = _tree(os.getpid())
-    rss = sum(_status_kb(p, "VmRSS") for p in pids)
-    pss_kb = sum(_pss_kb(p) for p in pids) if pss else 0
-    return rss / 1024, pss_kb / 1024, len(pids)
-
-
-def cpu_seconds() -> float:
-    """CPU time of this process, and of every reaped descendant (workers' task processes)
-    plus the live workers (read before they exit)."""
-    total = 0.0
-    tick = os.sysconf("SC_CLK_TCK")
-    for pid in _tree(os.getpid()):
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += sum(int(x) for x in fields[11:15]) / tick  # utime stime cutime cstime
-    return total
-
-
-class PeakSampler(threading.Thread):
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.peak = (0.0, 0.0, 0)
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        n = 0
-        while not self.stop.wait(0.1):
-            n += 1
-            sample = memory_mb(pss=n % 10 == 0)
-            if sample[0] > self.peak[0]:
-                self.peak = (sample[0], max(sample[1], self.peak[1]), sample[2])
-            elif sample[1] > self.peak[1]:
-                self.peak = (self.peak[0], sample[1], self.peak[2])
 
 
 def main() -> None:
@@ -182,17 +99,17 @@ def main() -> None:
         executor.queue_workload(workload("warmup", i))
     finish(args.workers * 3)
     warm = time.perf_counter() - started
-    idle = memory_mb()
+    idle = tree_memory_mb(os.getpid(), pss=True)
 
-    sampler = PeakSampler()
+    sampler = PeakSampler(os.getpid())
     if not args.no_memory:
         sampler.start()
-    t0, cpu0 = time.perf_counter(), cpu_seconds()
+    t0, cpu0 = time.perf_counter(), tree_cpu_seconds(os.getpid())
     for i in range(args.tasks):
         executor.queue_workload(workload("burst", i))
     outcomes = finish(args.tasks)
     burst = time.perf_counter() - t0
-    cpu_per_try = (cpu_seconds() - cpu0) / args.tasks
+    cpu_per_try = (tree_cpu_seconds(os.getpid()) - cpu0) / args.tasks
     failed = [o for o in outcomes if o.state != "success"]
 
     t0 = time.perf_counter()
@@ -258,8 +175,8 @@ def main() -> None:
     )
     print(
         f"  memory idle: RSS {idle[0]:.0f} MB, PSS {idle[1]:.0f} MB ({idle[2]} processes); "
-        f"peak while running: RSS {sampler.peak[0]:.0f} MB, PSS {sampler.peak[1]:.0f} MB "
-        f"({sampler.peak[2]} processes)"
+        f"peak while running: RSS {sampler.rss:.0f} MB, PSS {sampler.pss:.0f} MB "
+        f"({sampler.procs} processes)"
     )
 
 

@@ -45,12 +45,13 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from proctree import PeakSampler, tree_cpu_seconds, tree_memory_mb
 
 CHAIN = """
 from tradewind.sdk import dag, task
@@ -87,67 +88,6 @@ bench_fanout_1000()
 """
 
 CHAIN_ID, FANOUT_ID = "bench_chain_50", "bench_fanout_1000"
-
-
-# -- memory of a process tree ------------------------------------------------------------------
-
-
-def _tree(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, []))
-    return found
-
-
-def _kb(path: str, field_name: str) -> int:
-    try:
-        with open(path) as fh:
-            for line in fh:
-                if line.startswith(field_name + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def tree_memory_mb(root: int, pss: bool) -> tuple[float, float, int]:
-    """(RSS sum, PSS sum or 0, process count) of ``root`` and its descendants."""
-    pids = _tree(root)
-    rss = sum(_kb(f"/proc/{p}/status", "VmRSS") for p in pids)
-    pss_kb = sum(_kb(f"/proc/{p}/smaps_rollup", "Pss") for p in pids) if pss else 0
-    return rss / 1024, pss_kb / 1024, len(pids)
-
-
-class PeakSampler(threading.Thread):
-    """Peak RSS (every 0.1 s) and PSS (every 0.5 s: it walks page tables) of a tree."""
-
-    def __init__(self, root: int) -> None:
-        super().__init__(daemon=True)
-        self.root = root
-        self.rss = self.pss = 0.0
-        self.procs = 0
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        n = 0
-        while not self.stop.wait(0.1):
-            rss, pss, procs = tree_memory_mb(self.root, pss=n % 5 == 0)
-            n += 1
-            if rss > self.rss:
-                self.rss, self.procs = rss, procs
-            self.pss = max(self.pss, pss)
 
 
 # -- the service under test --------------------------------------------------------------------
@@ -364,20 +304,6 @@ class Figures:
     idle_pss: float = 0.0
     history_rows: int = 0
     chain_history: list[float] = field(default_factory=list)
-
-
-def tree_cpu_seconds(root: int) -> float:
-    """CPU time used by ``root`` and its live descendants, and by the children they reaped
-    (the workers' task processes)."""
-    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
-    for pid in _tree(root):
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += sum(int(x) for x in fields[11:15]) / tick  # utime stime cutime cstime
-    return total
 
 
 def chain_gaps(tries: list[tuple[str, int, datetime, datetime]]) -> list[float]:
