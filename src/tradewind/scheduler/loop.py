@@ -45,6 +45,7 @@ from tradewind.db.models import DagRun, Job
 from tradewind.db.models import TaskInstance as TIRow
 from tradewind.db.queries import dagruns
 from tradewind.db.queries import taskinstances as ti_queries
+from tradewind.db.queries.backfills import mark_completed
 from tradewind.db.queries.dags import SerializedDagCache
 from tradewind.exceptions import SchedulerDeclaredDead
 from tradewind.executors.base import Event, Executor
@@ -55,6 +56,11 @@ from tradewind.executors.workload import (
 )
 from tradewind.retries import retry_delay_for
 from tradewind.scheduler.queue_pass import QueuePass
+from tradewind.scheduler.recovery import (
+    orphan_check_interval,
+    recover_orphans,
+    refresh_heartbeats,
+)
 from tradewind.scheduler.run_creation import RunCreation
 from tradewind.scheduler.run_sync import RunSnapshot, schedule_run
 from tradewind.serialization.serialized_dag import SerializedDAG
@@ -169,6 +175,11 @@ class Scheduler(RunCreation, QueuePass):
         self._start_deferred: set[tuple[str, int]] = set()
         #: Set by :meth:`stop`: passes record outcomes and queue nothing.
         self._stopping = False
+        #: When this scheduler last looked for orphans and last renewed its tries' leases
+        #: (monotonic clock), and how often it looks.
+        self._orphans_checked_at = float("-inf")
+        self._orphan_interval = orphan_check_interval()
+        self._leases_renewed_at = float("-inf")
         #: Values mapped tries expand over, by run, upstream, key and the upstream's try
         #: number (None: too big or missing, the try reads it itself); see _prefetch.
         self._prefetched: dict[tuple[str, str, str, str, int], msgspec.Raw | None] = {}
@@ -198,12 +209,11 @@ class Scheduler(RunCreation, QueuePass):
             session.flush()
             self.job_id = job.id
         self.recover()
+        self._orphans_checked_at = time.monotonic()
         self.executor.start()
 
     def recover(self) -> None:
         """Settle what dead schedulers left queued or running (see :mod:`.recovery`)."""
-        from tradewind.scheduler.recovery import recover_orphans
-
         with Session(self.engine) as session, session.begin():
             recover_orphans(
                 session,
@@ -213,24 +223,13 @@ class Scheduler(RunCreation, QueuePass):
             )
 
     # -- leases, orphans and backfills (see :mod:`.recovery`) ------------------------------
-    #: When this scheduler last looked for orphans and last renewed its tries' leases
-    #: (monotonic clock), and ``scheduler.orphaned_tasks_check_interval`` as read once.
-    #: Class defaults, so a scheduler that never started (tests) has them too.
-    _orphans_checked_at = float("-inf")
-    _orphan_interval: float | None = None
-    _leases_renewed_at = float("-inf")
 
     def _recover_orphans_if_due(self, clock: float) -> None:
         """Every ``scheduler.orphaned_tasks_check_interval`` seconds, settle what dead
         schedulers left queued or running, in a transaction of its own (a failure there
         never costs a pass), and look at the runs it touched in this pass."""
-        from tradewind.scheduler.recovery import orphan_check_interval, recover_orphans
-
         if self.job_id is None:
             return  # not started: its own tries have no owner and would look orphaned
-        if self._orphan_interval is None:
-            self._orphan_interval = orphan_check_interval()
-            self._orphans_checked_at = clock  # start() has just recovered
         if clock - self._orphans_checked_at < self._orphan_interval:
             return
         self._orphans_checked_at = clock
@@ -260,9 +259,6 @@ class Scheduler(RunCreation, QueuePass):
         the executor runs, with the job heartbeat's cadence and in one statement; and, once
         per pass in which a run ended (and on sweeps, for runs ended elsewhere), mark the
         backfills with nothing left to run complete."""
-        from tradewind.db.queries.backfills import mark_completed
-        from tradewind.scheduler.recovery import refresh_heartbeats
-
         if clock - self._leases_renewed_at >= HEARTBEAT_SECONDS:
             running = [(t.ti_id, t.try_number) for t in self.executor.running()]
             if running:
