@@ -247,10 +247,7 @@ class PoolIO:
             worker.task_pid = frame.pid
             self.owner.started(workload, worker.pid, frame)
         elif isinstance(frame, TaskOutcomeEvent) and (frame.ti_id, frame.try_number) == channel.key:
-            worker.workload = None
-            worker.idle_since = time.monotonic()
-            self._close_channel(worker, channel)
-            self.owner.finished(frame)
+            self._settle(worker, frame)
         else:
             log.error("try %s sent an unexpected %s: ignored", channel.key, type(frame).__name__)
 
@@ -283,15 +280,20 @@ class PoolIO:
             self._close_channel(worker, channel)
         if worker.workload is not workload:
             return  # the outcome was in the channel
-        worker.workload = None
-        worker.idle_since = time.monotonic()
         error = frame.error or (
             "Try ended without an outcome: the task process exited without reporting one"
         )
         crash = TaskOutcomeEvent.crash(
             workload, error, worker.started, frame.end_date, pid=frame.pid, hostname=self.hostname
         )
-        self.owner.finished(crash)
+        self._settle(worker, crash)
+
+    def _settle(self, worker: WorkerHandle, outcome: TaskOutcomeEvent) -> None:
+        """The worker's try ended with ``outcome``: report it; the worker is free."""
+        worker.workload = None
+        worker.idle_since = time.monotonic()
+        self._close_channel(worker)
+        self.owner.finished(outcome)
 
     def _on_frame(self, worker: WorkerHandle, frame: Frame) -> bool:
         workload = worker.workload
@@ -301,10 +303,7 @@ class PoolIO:
             # From the worker itself: it could not load the task, so nothing was forked.
             if (frame.ti_id, frame.try_number) != workload.key:
                 return False
-            worker.workload = None
-            worker.idle_since = time.monotonic()
-            self._close_channel(worker)
-            self.owner.finished(frame)
+            self._settle(worker, frame)
         elif isinstance(frame, WorkerHeartbeat) and workload is not None:
             self.owner.seen(workload)
         elif isinstance(frame, WorkerReady) and not worker.ready:
