@@ -57,20 +57,7 @@ def transition(
     (a try that started and ended between two scheduling passes goes ``queued -> running
     -> success``): each step must be legal; one compare-and-set writes them all.
     """
-    current = expected
-    for step in (*via, new):
-        check_transition(current, step)
-        current = step
-    values = values or {}
-    stmt = _transition_statement(expected is None, try_number is not None, tuple(values))
-    params = {f"v_{name}": value for name, value in values.items()}
-    params.update(w_id=ti_id, v_state=new.value, v_updated_at=_now())
-    if expected is not None:
-        params["w_state"] = expected.value
-    if try_number is not None:
-        params["w_try"] = try_number
-    result = session.connection().execute(stmt, params)
-    return int(result.rowcount) == 1
+    return transition_all(session, [(ti_id, expected, new, via, try_number, values or {})])
 
 
 #: One compare-and-set of :func:`transition_all`: ``(ti_id, expected, new, via,
@@ -89,25 +76,27 @@ def transition_all(session: Session, moves: Sequence[Move]) -> bool:
     """Several :func:`transition` s, those of one shape (states, columns) in one
     ``executemany`` (on PostgreSQL one round trip, pipelined); whether every one held.
     When one did not, the caller cannot tell which: it must read the rows again."""
-    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    groups: dict[tuple[bool, bool, tuple[str, ...]], list[dict[str, Any]]] = {}
     now = _now()
     for ti_id, expected, new, via, try_number, values in moves:
         current = expected
         for step in (*via, new):
             check_transition(current, step)
             current = step
-        shape = (expected is None, try_number is not None, tuple(values))
         params = {f"v_{name}": value for name, value in values.items()}
         params.update(w_id=ti_id, v_state=new.value, v_updated_at=now)
         if expected is not None:
             params["w_state"] = expected.value
         if try_number is not None:
             params["w_try"] = try_number
+        shape = (expected is None, try_number is not None, tuple(values))
         groups.setdefault(shape, []).append(params)
     held = True
-    for (from_none, with_try, columns), rows in groups.items():
-        stmt = _transition_statement(from_none, with_try, columns)
-        result = session.connection().execute(stmt, rows)
+    for shape, rows in groups.items():
+        # One row goes as a plain execute (rowcount is exact either way).
+        result = session.connection().execute(
+            _transition_statement(*shape), rows[0] if len(rows) == 1 else rows
+        )
         held = held and int(result.rowcount) == len(rows)
     return held
 
