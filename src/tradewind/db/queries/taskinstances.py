@@ -172,24 +172,7 @@ def mark_queued(
         ).scalar()
         if try_number is None:
             return None
-    new_try = try_number + 1
-    moved = transition(
-        session,
-        ti_id,
-        expected=TaskInstanceState.SCHEDULED,
-        new=TaskInstanceState.QUEUED,
-        try_number=try_number,
-        values={
-            "try_number": new_try,
-            "queued_dttm": _now(),
-            "queued_by_job_id": job_id,
-            "start_date": None,
-            "end_date": None,
-            "duration": None,
-            "next_retry_at": None,
-        },
-    )
-    return new_try if moved else None
+    return mark_queued_many(session, [(ti_id, try_number)], job_id=job_id).get(ti_id)
 
 
 def mark_queued_many(
