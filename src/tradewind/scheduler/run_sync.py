@@ -340,7 +340,6 @@ def _write_changes(
     changed, consistent = 0, True
     new_rows: list[dict[str, Any]] = []
     batch: list[ti_queries.Move] = []
-    batched: list[tuple[Key, TI, int, int]] = []
     expanded = {r.task_id for r in changes if r.map_index >= 0 and (r.task_id, -1) in snap.ids}
     for tid in sorted(expanded):
         # A mapped task expanded: its unexpanded row becomes map index 0 (as in Airflow),
@@ -388,7 +387,6 @@ def _write_changes(
             batch.append(
                 (ti_id, old_state, steps[-1], steps[:-1], try_number if with_try else None, columns)
             )
-            batched.append((key, steps[-1], try_number, len(steps)))
             continue
         current = old_state
         for steps in segments:
@@ -414,9 +412,10 @@ def _write_changes(
                 ti_queries.archive_try(session, ti_id)
     if batch:
         if ti_queries.transition_all(session, batch):
-            for key, state, try_number, steps_written in batched:
-                snap.store(key, state, try_number)
-                changed += steps_written
+            for ti_id, _, state, via, _, _ in batch:
+                key = snap.keys[ti_id]
+                snap.store(key, state, snap.stored[key][1])
+                changed += len(via) + 1
         else:
             consistent = False
     if new_rows:
