@@ -73,6 +73,26 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # read. Reading a pickle runs code the data names, so turn it on only where everything
         # that writes XCom is trusted, on the pushing and the pulling side alike.
         "allow_pickle": False,
+        # The XCom backend, a class path (a subclass of tradewind.xcom.BaseXCom).
+        "backend": "tradewind.xcom.object_storage_xcom.ObjectStorageXCom",
+        # The largest value (encoded) a row of the metadata DB may hold.
+        "max_db_bytes": 48 * 1024,
+        # Where bigger values go: any URL fsspec speaks (file:///..., s3://bucket/prefix,
+        # gs://bucket/prefix). Unset: file://$TRADEWIND_HOME/xcom. Empty: nowhere (a value
+        # over max_db_bytes fails at push time).
+        "objectstorage_path": None,
+        # Values over this many bytes go to object storage (unset: max_db_bytes).
+        "objectstorage_threshold": None,
+        # A Tradewind connection with the storage's credentials (unset: the standard cloud
+        # environment variables).
+        "objectstorage_conn_id": None,
+        # none | gzip | zstd | lz4, for values in object storage.
+        "compression": "none",
+        # "id:key,id2:key2": AES-256-GCM keys for XCom values (first one encrypts; the others
+        # only decrypt, until `tradewind xcom rotate-key`). Unset: not encrypted.
+        "encryption_keys": None,
+        # Read cache for values in object storage: empty (none), "disk", or a redis:// URL.
+        "cache": None,
     },
 }
 

@@ -85,10 +85,17 @@ def _database_url() -> str:
     return database_url()
 
 
+def _xcom_storage() -> str:
+    from tradewind import config
+
+    return f"file://{config.home() / 'xcom'}"
+
+
 #: Settings whose default is worked out when used; shown as that effective value.
 _DERIVED: dict[tuple[str, str], Callable[[], str]] = {
     ("core", "dags_folder"): _dags_folder,
     ("database", "url"): _database_url,
+    ("xcom", "objectstorage_path"): _xcom_storage,
 }
 
 

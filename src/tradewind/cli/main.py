@@ -39,7 +39,16 @@ def _output_arg(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tradewind.cli import backfill, config_cmd, connections, pools, runs, services, variables
+    from tradewind.cli import (
+        backfill,
+        config_cmd,
+        connections,
+        pools,
+        runs,
+        services,
+        variables,
+        xcom,
+    )
 
     parser = argparse.ArgumentParser(
         prog="tradewind",
@@ -136,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t_test.set_defaults(handler="tradewind.cli.tasks:test")
     runs.add_task_parsers(task_cmds)
-    for module in (variables, connections, pools, config_cmd, backfill):
+    for module in (variables, connections, pools, config_cmd, backfill, xcom):
         module.add_parsers(groups)
     return parser
 

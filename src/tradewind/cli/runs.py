@@ -230,9 +230,25 @@ def delete(args: argparse.Namespace) -> int:
     if not _confirm(f"Delete DAG {args.dag_id!r} and all its runs, XCom and logs?", args.yes):
         print("cancelled; nothing changed")
         return 1
+    from tradewind.db.models import XComRow
+    from tradewind.db.queries import xcom as xcom_queries
+    from tradewind.db.queries.xcom_purge import purge_dag_storage, purge_deleted
+    from tradewind.xcom.backend import get_backend
+
+    backend = get_backend()
     with session() as s:
         _dag_row(s, args.dag_id)
+        # What its XCom rows refer to outside the DB goes after the commit.
+        stored = (
+            xcom_queries.rows_where(
+                s.connection(), XComRow.dag_id == args.dag_id, prefix=backend.purged_prefix
+            )
+            if backend.purges
+            else []
+        )
         counts = delete_dag(s, args.dag_id)
+    purge_deleted(stored, backend)
+    purge_dag_storage(args.dag_id, backend)
     removed_logs = _delete_dag_logs(args.dag_id)
     summary = ", ".join(f"{n} {what}" for what, n in counts.items() if n)
     print(f"Deleted DAG {args.dag_id}: {summary or 'no rows'}; {removed_logs} log file(s)")

@@ -16,7 +16,7 @@ from tradewind.exceptions import DagRunAlreadyExists, TradewindFailException
 from tradewind.executors.base import WorkerServices
 from tradewind.sdk.connection import Connection
 from tradewind.sdk.secrets_access import EnvSecretsReader, SecretsReader
-from tradewind.serialization import codec
+from tradewind.xcom.backend import XComResult, get_backend, result_of
 from tradewind.xcom.base import XComBackend, XComKey
 
 __all__ = [
@@ -168,8 +168,8 @@ class InProcessClient:
 
 class ServicesClient:
     """An execution client over :class:`~tradewind.executors.base.WorkerServices` in this
-    process (the inline executor, tests): XCom values are encoded and decoded here, as a
-    worker's task process does over its pipe.
+    process (the inline executor, tests): XCom values are encoded and decoded here, by the
+    XCom backend, as a worker's task process does over its pipe.
 
     >>> from tradewind.executors.memory_services import MemoryWorkerServices
     >>> client = ServicesClient(MemoryWorkerServices())
@@ -182,16 +182,33 @@ class ServicesClient:
         self.services = services
 
     def xcom_set(self, key: XComKey, value: Any) -> None:
-        self.services.xcom_set_encoded(key, codec.encode(value))
+        backend = get_backend()
+        text = backend.serialize_value(
+            value,
+            key=key.key,
+            task_id=key.task_id,
+            dag_id=key.dag_id,
+            run_id=key.run_id,
+            map_index=key.map_index,
+        )
+        try:
+            self.services.xcom_set_encoded(key, text)
+        except BaseException:
+            backend.purge(result_of(key, text))
+            raise
 
     def xcom_get(self, key: XComKey) -> Any:
-        return codec.decode(self.services.xcom_get_encoded(key))
+        return get_backend().deserialize_value(result_of(key, self.services.xcom_get_encoded(key)))
 
     def xcom_get_all(
         self, dag_id: str, run_id: str, task_id: str, key: str
     ) -> list[tuple[int, Any]]:
         rows = self.services.xcom_get_all_encoded(dag_id, run_id, task_id, key)
-        return [(i, codec.decode(v)) for i, v in rows]
+        backend = get_backend()
+        return [
+            (i, backend.deserialize_value(XComResult(dag_id, run_id, task_id, i, key, v)))
+            for i, v in rows
+        ]
 
     def xcom_clear(self, dag_id: str, run_id: str, task_id: str, map_index: int) -> None:
         self.services.xcom_clear(dag_id, run_id, task_id, map_index)

@@ -40,6 +40,7 @@ PRELOAD = (
     "tradewind.execution.templating",
     "tradewind.execution.macros",
     "tradewind.execution.worker_client",
+    "tradewind.xcom.object_storage_xcom",
     "tradewind.sdk",
     "tradewind.sdk.params",
     "tradewind.operators",
@@ -58,7 +59,13 @@ def preload() -> None:
 
 def warm_up() -> None:
     """Run one throwaway try here, so the lazy imports and caches a try needs (templating,
-    params, logging) exist before any child is forked: every child starts warm."""
+    params, logging, the XCom backend) exist before any child is forked: every child starts
+    warm."""
+    from tradewind.xcom.backend import get_backend
+
+    # A bad XCom setting fails the tries that push, with the reason; not the worker.
+    with contextlib.suppress(Exception):
+        get_backend()
     from tradewind.execution.client import InProcessClient
     from tradewind.execution.runner import run_task_try
     from tradewind.execution.runtime import DagRunInfo

@@ -3,9 +3,10 @@ own channel to the executor.
 
 The executor answers each :class:`~tradewind.execution.comms.ServiceRequest` from the
 scheduler side's services (the task never holds DB credentials). XCom values are encoded
-and decoded here, in the typed JSON codec, so a value that cannot be stored fails at push
-time, in the task, with the codec's message. Errors come back as the exception the
-in-process client would raise (``KeyError`` for a missing XCom,
+and decoded here, by the XCom backend (:mod:`tradewind.xcom.backend`), so a value that
+cannot be stored fails at push time, in the task, with the reason, and a big value goes
+from the task to object storage directly, never through the executor. Errors come back as
+the exception the in-process client would raise (``KeyError`` for a missing XCom,
 :class:`~tradewind.exceptions.DagRunAlreadyExists` for a run id already taken).
 """
 
@@ -28,7 +29,7 @@ from tradewind.execution.comms import (
 )
 from tradewind.execution.comms import send_frame as _send
 from tradewind.sdk.connection import Connection
-from tradewind.serialization import codec
+from tradewind.xcom.backend import XComResult, get_backend, result_of
 from tradewind.xcom.base import XComKey
 
 _ERRORS: dict[str, type[Exception]] = {
@@ -71,6 +72,8 @@ class PipeClient:
         #: ``(task_id, map_index, key)``: read from here, not asked for.
         self._run = run
         self._prefetched = dict(prefetched or {})
+        #: What this try pushed, by key (to purge a value pushed again under the same key).
+        self._pushed: dict[XComKey, XComResult] = {}
 
     def _call_raw(self, op: ServiceOp, value: msgspec.Raw = NULL, **args: Any) -> bytes:
         """The answer's value as JSON bytes, undecoded."""
@@ -91,22 +94,52 @@ class PipeClient:
         return msgspec.json.decode(self._call_raw(op, **args))
 
     def xcom_set(self, key: XComKey, value: Any) -> None:
-        encoded = codec.encode(value).encode()  # fails here, in the task, if it cannot be stored
-        self._call_raw("xcom_set", msgspec.Raw(encoded), **key_args(key))
+        # The backend encodes (and stores what is big) here, in the task: a value that
+        # cannot be stored fails in the task, with the reason.
+        backend = get_backend()
+        text = backend.serialize_value(
+            value,
+            key=key.key,
+            task_id=key.task_id,
+            dag_id=key.dag_id,
+            run_id=key.run_id,
+            map_index=key.map_index,
+        )
+        stored = result_of(key, text)
+        try:
+            self._call_raw("xcom_set", msgspec.Raw(text.encode()), **key_args(key))
+        except BaseException:
+            backend.purge(stored)
+            raise
+        # A key pushed twice in one try: what the first push stored outside the DB goes.
+        replaced = self._pushed.get(key)
+        self._pushed[key] = stored
+        if replaced is not None and replaced.value != text:
+            backend.purge(replaced)
 
     def xcom_get(self, key: XComKey) -> Any:
+        raw: bytes | None = None
         if (key.dag_id, key.run_id) == self._run:
             raw = self._prefetched.get((key.task_id, key.map_index, key.key))
-            if raw is not None:
-                return codec.decode(raw)
-        return codec.decode(self._call_raw("xcom_get", **key_args(key)))
+        if raw is None:
+            raw = self._call_raw("xcom_get", **key_args(key))
+        return get_backend().deserialize_value(result_of(key, bytes(raw).decode()))
 
     def xcom_get_all(
         self, dag_id: str, run_id: str, task_id: str, key: str
     ) -> list[tuple[int, Any]]:
         raw = self._call_raw("xcom_get_all", dag_id=dag_id, run_id=run_id, task_id=task_id, key=key)
-        # [[map_index, value], ...]: the codec's walk only runs when a value has tagged types.
-        return [(int(i), v) for i, v in codec.decode(raw)]
+        rows = msgspec.json.decode(raw, type=list[tuple[int, msgspec.Raw]])
+        backend = get_backend()
+        return [
+            (
+                i,
+                backend.deserialize_value(
+                    XComResult(dag_id, run_id, task_id, i, key, bytes(v).decode())
+                ),
+            )
+            for i, v in rows
+        ]
 
     def xcom_clear(self, dag_id: str, run_id: str, task_id: str, map_index: int) -> None:
         self._call("xcom_clear", dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index)

@@ -29,6 +29,7 @@ import msgspec
 from tradewind.exceptions import DagRunAlreadyExists
 from tradewind.execution.comms import ErrorKind, ServiceRequest, ServiceResponse
 from tradewind.executors.base import WorkerServices
+from tradewind.xcom.backend import get_backend
 from tradewind.xcom.base import XComKey
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,14 @@ def _check_owner(args: dict[str, Any], owner: Owner | None) -> None:
 
 def _encoded_value(raw: msgspec.Raw) -> str:
     """The pushed value's text, checked to be one well-formed JSON value (a task cannot
-    store what no reader could parse); the codec's types are checked when it is read."""
+    store what no reader could parse) within ``xcom.max_db_bytes`` (the task's backend
+    checks both first; this holds for any task); the codec's types are checked when it is
+    read."""
+    limit = get_backend().max_db_bytes
+    if len(raw) > limit:
+        raise ValueError(
+            f"the pushed XCom value is {len(raw)} bytes, over xcom.max_db_bytes ({limit})"
+        )
     text = bytes(raw).decode()
     try:
         msgspec.json.decode(text)

@@ -47,6 +47,7 @@ from tradewind.db.queries import dagruns
 from tradewind.db.queries import taskinstances as ti_queries
 from tradewind.db.queries.backfills import mark_completed
 from tradewind.db.queries.dags import SerializedDagCache
+from tradewind.db.queries.xcom_purge import purge_deleted
 from tradewind.exceptions import SchedulerDeclaredDead
 from tradewind.executors.base import Event, Executor
 from tradewind.executors.workload import (
@@ -66,6 +67,7 @@ from tradewind.scheduler.run_sync import RunSnapshot, schedule_run
 from tradewind.serialization.serialized_dag import SerializedDAG
 from tradewind.states import DagRunState
 from tradewind.states import TaskInstanceState as TI
+from tradewind.xcom.backend import XComResult, get_backend
 
 log = logging.getLogger("tradewind.scheduler")
 
@@ -184,6 +186,11 @@ class Scheduler(RunCreation, QueuePass):
         #: number (None: too big or missing, the try reads it itself); see _prefetch.
         self._prefetched: dict[tuple[str, str, str, str, int], msgspec.Raw | None] = {}
         self._held_since = float("inf")
+        #: The XCom backend (made now, so a bad XCom setting stops the scheduler at start),
+        #: and the rows a pass deleted whose stored data goes once the pass has committed.
+        self._xcom = get_backend()
+        self._xcom.purges  # noqa: B018 -- builds the object store now, to check its setting
+        self._xcom_deleted: list[XComResult] = []
 
     def _dag(self, session: Session, version_id: int | None, dag_id: str) -> SerializedDAG | None:
         """The DAG version a run follows (the latest when the run has none recorded)."""
@@ -364,6 +371,7 @@ class Scheduler(RunCreation, QueuePass):
                     self._heartbeat_at = clock
         except DBAPIError as err:
             self._undo(taken)
+            self._xcom_deleted = []
             if not err.connection_invalidated:
                 raise
             # The database went away (a restart): nothing was written; try again soon.
@@ -372,7 +380,11 @@ class Scheduler(RunCreation, QueuePass):
             return 0.5
         except BaseException:
             self._undo(taken)
+            self._xcom_deleted = []
             raise
+        if self._xcom_deleted:
+            purge_deleted(self._xcom_deleted, self._xcom)
+            self._xcom_deleted = []
         if sweep:
             self._swept_at, self._sweep_requested = clock, False
             self._pool_sizes = self._page = None

@@ -25,6 +25,7 @@ from tradewind.scheduler.queueing import ActiveCounts, Candidate, PoolSlots, sel
 from tradewind.scheduler.run_sync import RunSnapshot
 from tradewind.serialization.serialized_dag import SerializedDAG
 from tradewind.states import TaskInstanceState as TI
+from tradewind.xcom.backend import BaseXCom, XComResult
 from tradewind.xcom.base import XComKey
 
 #: Tries that may wait in the executor per try it runs at once, so its workers never wait
@@ -57,6 +58,8 @@ class QueuePass:
     _run_data: dict[RunKey, RunData]
     _running: set[RunKey]
     _prefetched: dict[tuple[str, str, str, str, int], msgspec.Raw | None]
+    _xcom: BaseXCom
+    _xcom_deleted: list[XComResult]
     _stopping: bool
 
     if TYPE_CHECKING:
@@ -130,8 +133,10 @@ class QueuePass:
                 workloads.append(self._workload(row, run, try_number, prefetch))
         # What earlier tries pushed goes in this transaction, in one statement, instead of
         # a request from every try as it starts.
-        xcom_queries.clear_tries(
-            session.connection(), [(w.dag_id, w.run_id, w.task_id, w.map_index) for w in workloads]
+        self._xcom_deleted += xcom_queries.clear_tries(
+            session.connection(),
+            [(w.dag_id, w.run_id, w.task_id, w.map_index) for w in workloads],
+            returning=self._xcom.purges,
         )
         return workloads
 

@@ -24,9 +24,11 @@ from tradewind.db.queries import dagruns
 from tradewind.db.queries import xcom as xcom_queries
 from tradewind.db.queries.clear import clear_task_instances
 from tradewind.db.queries.dags import SerializedDagCache
+from tradewind.db.queries.xcom_purge import purge_deleted
 from tradewind.exceptions import DagRunAlreadyExists
 from tradewind.sdk.connection import Connection
 from tradewind.sdk.secrets_access import EnvSecretsReader, SecretsReader
+from tradewind.xcom.backend import get_backend
 from tradewind.xcom.base import XComKey
 
 T = TypeVar("T")
@@ -57,7 +59,13 @@ class DatabaseWorkerServices:
         )
 
     def xcom_clear(self, dag_id: str, run_id: str, task_id: str, map_index: int) -> None:
-        self._call(lambda conn: xcom_queries.clear(conn, dag_id, run_id, task_id, map_index))
+        backend = get_backend()
+        deleted = self._call(
+            lambda conn: xcom_queries.clear(
+                conn, dag_id, run_id, task_id, map_index, returning=backend.purges
+            )
+        )
+        purge_deleted(deleted, backend)
 
     def _call(self, fn: Callable[[DBConnection], T]) -> T:
         """``fn`` on the connection this object keeps, in autocommit mode.

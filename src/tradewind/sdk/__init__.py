@@ -16,6 +16,7 @@ from tradewind.sdk.trigger_rule import TriggerRule, WeightRule
 from tradewind.sdk.variable import Variable
 from tradewind.sdk.xcom_arg import XComArg
 from tradewind.sensors.base import BaseSensorOperator, PokeReturnValue
+from tradewind.xcom.files import XComFile
 
 __all__ = [
     "DAG",
@@ -34,6 +35,7 @@ __all__ = [
     "Variable",
     "WeightRule",
     "XComArg",
+    "XComFile",
     "chain",
     "chain_linear",
     "cross_downstream",

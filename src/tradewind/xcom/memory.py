@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import threading
+from dataclasses import replace
 from typing import Any
 
 from tradewind.serialization.codec import decode, encode
 from tradewind.xcom.base import XComKey
+from tradewind.xcom.files import XComFile, as_xcom_file, is_file_value
+
+
+def _loaded(key: XComKey, stored: str | bytes) -> Any:
+    if isinstance(stored, str):
+        return decode(stored)
+    where = f"memory://{key.dag_id}/{key.run_id}/{key.task_id}/{key.map_index}/{key.key}"
+    return XComFile.stored(where, len(stored), lambda: io.BytesIO(stored))
 
 
 class MemoryXComBackend:
@@ -20,20 +30,22 @@ class MemoryXComBackend:
     """
 
     def __init__(self) -> None:
-        self._values: dict[XComKey, str] = {}
+        self._values: dict[XComKey, str | bytes] = {}
         self._lock = threading.Lock()
 
     def set(self, key: XComKey, value: Any) -> None:
-        text = encode(value)
+        # A file's content is kept as bytes (the service streams it to object storage).
+        stored = as_xcom_file(value).read_bytes() if is_file_value(value) else encode(value)
         with self._lock:
-            self._values[key] = text
+            self._values[key] = stored
 
     def get(self, key: XComKey) -> Any:
         with self._lock:
-            text = self._values[key]
-        return decode(text)
+            stored = self._values[key]
+        return _loaded(key, stored)
 
     def get_all(self, dag_id: str, run_id: str, task_id: str, key: str) -> list[tuple[int, Any]]:
+        key_of = XComKey(dag_id, run_id, task_id, -1, key)
         with self._lock:
             found = [
                 (k.map_index, text)
@@ -43,7 +55,8 @@ class MemoryXComBackend:
                 and k.task_id == task_id
                 and k.key == key
             ]
-        return [(i, decode(text)) for i, text in sorted(found, key=lambda item: item[0])]
+        found.sort(key=lambda item: item[0])
+        return [(i, _loaded(replace(key_of, map_index=i), v)) for i, v in found]
 
     def clear(self, dag_id: str, run_id: str, task_id: str, map_index: int) -> None:
         with self._lock:

@@ -25,6 +25,7 @@ PROMISED = [
     "Variable",
     "WeightRule",
     "XComArg",
+    "XComFile",
     "chain",
     "chain_linear",
     "cross_downstream",

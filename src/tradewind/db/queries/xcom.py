@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from tradewind.db.dialects import dialect_name
 from tradewind.db.models import XComRow
 from tradewind.serialization.codec import decode, encode
+from tradewind.xcom.backend import XComResult
 from tradewind.xcom.base import XComKey
 
 Bind = Session | Connection
@@ -112,27 +113,82 @@ def get_all_encoded(
     return [(int(i), bytes(v).decode()) for i, v in rows]
 
 
-def clear(bind: Bind, dag_id: str, run_id: str, task_id: str, map_index: int) -> None:
+def clear(
+    bind: Bind, dag_id: str, run_id: str, task_id: str, map_index: int, *, returning: bool = False
+) -> list[XComResult]:
     """Remove what one task instance pushed (before it runs again). Looks first: a first
-    try has nothing to remove, and a read takes no write lock (SQLite has one writer)."""
+    try has nothing to remove, and a read takes no write lock (SQLite has one writer).
+    With ``returning``, the deleted rows come back (for the backend to purge what they
+    refer to, after the commit)."""
     params = {
         "w_dag_id": dag_id,
         "w_run_id": run_id,
         "w_task_id": task_id,
         "w_map_index": map_index,
     }
-    if bind.execute(_ANY_OF_TRY, params).first() is not None:
+    if bind.execute(_ANY_OF_TRY, params).first() is None:
+        return []
+    if not returning:
         bind.execute(_DELETE, params)
+        return []
+    return _results(bind.execute(_DELETE.returning(*_RESULT_COLUMNS), params))
 
 
-def clear_tries(bind: Bind, instances: list[tuple[str, str, str, int]]) -> None:
+def clear_tries(
+    bind: Bind, instances: list[tuple[str, str, str, int]], *, returning: bool = False
+) -> list[XComResult]:
     """Remove what these task instances (``(dag_id, run_id, task_id, map_index)``) pushed,
     in one statement: the scheduler does it as it queues their next tries, so a try starts
-    with nothing left from an earlier one (Airflow clears when a try starts running)."""
+    with nothing left from an earlier one (Airflow clears when a try starts running).
+    ``returning`` as for :func:`clear`."""
     if not instances:
-        return
+        return []
     columns = tuple_(_C.dag_id, _C.run_id, _C.task_id, _C.map_index)
-    bind.execute(delete(_TABLE).where(columns.in_(instances)))
+    stmt = delete(_TABLE).where(columns.in_(instances))
+    if not returning:
+        bind.execute(stmt)
+        return []
+    return _results(bind.execute(stmt.returning(*_RESULT_COLUMNS)))
+
+
+def delete_where(bind: Bind, condition: Any, *, returning: bool = False) -> list[XComResult]:
+    """Delete the rows matching ``condition`` (a SQL expression over the XCom table);
+    ``returning`` as for :func:`clear`."""
+    stmt = delete(_TABLE).where(condition)
+    if not returning:
+        bind.execute(stmt)
+        return []
+    return _results(bind.execute(stmt.returning(*_RESULT_COLUMNS)))
+
+
+_RESULT_COLUMNS = (_C.dag_id, _C.run_id, _C.task_id, _C.map_index, _C.key, _C.value)
+
+
+def _results(rows: Any) -> list[XComResult]:
+    return [
+        XComResult(dag_id, run_id, task_id, int(map_index), key, bytes(value).decode())
+        for dag_id, run_id, task_id, map_index, key, value in rows
+    ]
+
+
+def rows_where(bind: Bind, condition: Any, *, prefix: bytes | None = None) -> list[XComResult]:
+    """The rows matching ``condition`` (and whose value starts with ``prefix``), as the
+    backend sees them."""
+    if prefix is not None:
+        condition = condition & _starts_with(prefix)
+    return _results(bind.execute(select(*_RESULT_COLUMNS).where(condition)))
+
+
+def _starts_with(prefix: bytes) -> Any:
+    return func.substr(_C.value, 1, len(prefix)) == prefix
+
+
+def values_starting_with(bind: Bind, start: bytes, dag_id: str | None = None) -> list[bytes]:
+    """The values that start with ``start`` (references to stored data), of one DAG or all."""
+    query = select(_C.value).where(_starts_with(start))
+    if dag_id is not None:
+        query = query.where(_C.dag_id == dag_id)
+    return [bytes(v) for v in bind.execute(query).scalars()]
 
 
 def pushed_counts(
