@@ -238,8 +238,21 @@ class _PlainBody(ChunkReader):
             return held
         # One read of the rest saves joining pieces: a copy of the whole value.
         self._exhausted = True
-        rest = self._source.read()
+        rest = _read_rest(self._source)
         return held + rest if held else rest
+
+
+def _read_rest(source: BinaryIO) -> bytes:
+    """The rest of ``source``, in one allocation when its length is known: a buffered
+    file's ``read()`` joins what it buffered with the rest, a second copy of a big value,
+    while ``read(n)`` reads straight into the result."""
+    try:
+        here = source.tell()
+        end = source.seek(0, io.SEEK_END)
+        source.seek(here)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return source.read()
+    return source.read(max(end - here, 0)) + source.read()
 
 
 class _DecryptedBody(ChunkReader):
