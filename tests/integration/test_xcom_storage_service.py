@@ -250,3 +250,23 @@ def test_task_processes_write_and_read_stored_values_in_the_local_executor(
         count = session.scalar(select(func.count()).select_from(XComRow))
     assert bytes(total or b"") == str(15 + 50_000).encode()
     assert count == 8 and len(stored_objects()) == 7
+
+
+class RemoteWorkersExecutor(SyncExecutor):
+    runs_on_other_hosts = True
+
+
+def test_a_local_xcom_folder_is_refused_when_tasks_run_on_other_hosts(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tradewind.exceptions import XComError
+
+    with pytest.raises(XComError, match=r"xcom\.objectstorage_path is a local folder"):
+        Scheduler(engine, RemoteWorkersExecutor(engine))  # type: ignore[arg-type]
+    monkeypatch.setenv("TRADEWIND__XCOM__OBJECTSTORAGE_PATH", "")  # nothing spills: fine
+    reset_backend()
+    Scheduler(engine, RemoteWorkersExecutor(engine))  # type: ignore[arg-type]
+    monkeypatch.setenv("TRADEWIND__XCOM__OBJECTSTORAGE_PATH", "relative/folder")
+    reset_backend()
+    with pytest.raises(XComError, match=r"xcom\.objectstorage_path"):
+        Scheduler(engine, SyncExecutor(engine))  # type: ignore[arg-type]

@@ -117,7 +117,11 @@ class RunningTry:
 
 
 class Executor(Protocol):
-    """Runs workloads somewhere and reports how each try went."""
+    """Runs workloads somewhere and reports how each try went.
+
+    An executor whose tasks run on other hosts says so with a class attribute
+    ``runs_on_other_hosts = True`` (the scheduler then refuses a local XCom folder).
+    """
 
     def start(self) -> None:
         """Get ready to run (start workers). Call once before anything else."""

@@ -48,7 +48,7 @@ from tradewind.db.queries import taskinstances as ti_queries
 from tradewind.db.queries.backfills import mark_completed
 from tradewind.db.queries.dags import SerializedDagCache
 from tradewind.db.queries.xcom_purge import purge_deleted
-from tradewind.exceptions import SchedulerDeclaredDead
+from tradewind.exceptions import SchedulerDeclaredDead, XComError
 from tradewind.executors.base import Event, Executor
 from tradewind.executors.workload import (
     RunData,
@@ -67,7 +67,7 @@ from tradewind.scheduler.run_sync import RunSnapshot, schedule_run
 from tradewind.serialization.serialized_dag import SerializedDAG
 from tradewind.states import DagRunState
 from tradewind.states import TaskInstanceState as TI
-from tradewind.xcom.backend import XComResult, get_backend
+from tradewind.xcom.backend import BaseXCom, XComResult, get_backend
 
 log = logging.getLogger("tradewind.scheduler")
 
@@ -124,6 +124,20 @@ class _Outcome:
 def event_key(event: Event) -> tuple[str, int]:
     """The try an event is about."""
     return (event.ti_id, event.try_number)
+
+
+def check_storage_reachable(backend: BaseXCom, executor: Executor) -> None:
+    """Refuse a local XCom folder when tasks run on other hosts (an executor whose
+    ``runs_on_other_hosts`` is true): they could not read what another host stored. Also
+    makes the object store now, so a bad ``xcom.objectstorage_path`` stops the scheduler
+    at start."""
+    store = getattr(backend, "store", None)
+    if store is not None and store.is_local and getattr(executor, "runs_on_other_hosts", False):
+        raise XComError(
+            f"xcom.objectstorage_path is a local folder ({store.url}), but "
+            f"{type(executor).__name__} runs tasks on other hosts, which cannot read it: "
+            "point xcom.objectstorage_path at storage every host reaches (s3://, gs://, ...)"
+        )
 
 
 class Scheduler(RunCreation, QueuePass):
@@ -189,7 +203,7 @@ class Scheduler(RunCreation, QueuePass):
         #: The XCom backend (made now, so a bad XCom setting stops the scheduler at start),
         #: and the rows a pass deleted whose stored data goes once the pass has committed.
         self._xcom = get_backend()
-        self._xcom.purges  # noqa: B018 -- builds the object store now, to check its setting
+        check_storage_reachable(self._xcom, executor)
         self._xcom_deleted: list[XComResult] = []
 
     def _dag(self, session: Session, version_id: int | None, dag_id: str) -> SerializedDAG | None:
