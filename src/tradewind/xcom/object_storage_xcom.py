@@ -136,19 +136,24 @@ class ObjectStorageXCom(BaseXCom):
     def _load(self, ref: StoredRef) -> Any:
         if ref.kind == "file":
             return XComFile.stored(ref.url, ref.size, lambda: self._open_stored(ref.url))
-        data = self._read_stored(ref.url)
-        return data if ref.kind == "bytes" else codec.decode(data)
+        data = self._read_stored(ref)
+        if ref.kind == "bytes":
+            return data if isinstance(data, bytes) else bytes(data)
+        return codec.decode(data)  # type: ignore[arg-type]  # any buffer parses
 
     def _open_stored(self, url: str) -> BinaryIO:
         return blob.open_blob(self.store_for(url).open_read(url), keyring=self.keyring)
 
-    def _read_stored(self, url: str) -> bytes:
+    def _read_stored(self, ref: StoredRef) -> bytes | bytearray:
         """A stored value's content. The cache keeps what is stored (encrypted, when it
         is), by URL: stored objects never change."""
+        url = ref.url
         store = self.store_for(url)
         if self.cache is None:
             with blob.open_blob(store.open_read(url), keyring=self.keyring) as stream:
-                return stream.read()
+                if store.is_local:
+                    return stream.read()  # a plain local value: read in one allocation
+                return _read_exactly(stream, ref.size, url)
         raw = self.cache.get(url)
         if raw is None:
             raw = store.read_bytes(url)
@@ -221,6 +226,24 @@ class _Counted:
         for chunk in self._chunks:
             self.size += len(chunk)
             yield chunk
+
+
+def _read_exactly(stream: BinaryIO, size: int, url: str) -> bytearray:
+    """All of ``stream``, which the reference says is ``size`` bytes, read into one buffer
+    of that size: remote readers build a whole read from pieces (a second copy of a big
+    value), while this holds the value once plus a chunk."""
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    done = 0
+    while done < size:
+        got = stream.readinto(view[done : done + CHUNK_BYTES])  # type: ignore[attr-defined]
+        if not got:
+            break
+        done += got
+    view.release()
+    if done != size or stream.read(1):
+        raise XComError(f"the XCom value at {url} is not the {size} bytes its reference says")
+    return buffer
 
 
 def _slices(data: memoryview) -> Iterator[bytes]:
