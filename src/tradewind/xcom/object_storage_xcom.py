@@ -39,7 +39,7 @@ from tradewind.xcom.cache import ReadCache, cache_from_config
 from tradewind.xcom.compression import check_compression
 from tradewind.xcom.encryption import XComKeyring
 from tradewind.xcom.files import CHUNK_BYTES, XComFile, as_xcom_file, is_file_value
-from tradewind.xcom.object_store import ObjectStore, store_from_config
+from tradewind.xcom.object_store import MissingObjectError, ObjectStore, store_from_config
 from tradewind.xcom.reference import REF_START, StoredRef, parse_ref, parse_sealed, sealed_text
 
 THRESHOLD_SETTING = "xcom.objectstorage_threshold"
@@ -127,7 +127,13 @@ class ObjectStorageXCom(BaseXCom):
     def deserialize_value(self, result: XComResult) -> Any:
         ref = parse_ref(result.value)
         if ref is not None:
-            return self._load(ref)
+            try:
+                return self._load(ref)
+            except MissingObjectError:
+                raise XComError(
+                    f"XCom {result.key!r} of task {result.task_id!r} in run {result.run_id!r} "
+                    f"refers to {ref.url}, which is gone from object storage"
+                ) from None
         sealed = parse_sealed(result.value)
         if sealed is not None:
             return codec.decode(blob.open_bytes(sealed, keyring=self.keyring))
