@@ -34,6 +34,7 @@ EXPECTED_DAGS = {
     "example_dynamic_mapping",
     "example_fan_out_fan_in_failure",
     "example_large_data_by_reference",
+    "example_large_xcom",
     "example_mapped_task_group",
     "example_parallel",
     "example_retries",
@@ -169,6 +170,13 @@ def test_large_data_travels_by_path_and_is_cleaned_up(bag: DagBag) -> None:
     assert ":" not in str(path.relative_to(data_root)) and "+" not in path.name
     assert r.xcom("consume") == sum(i % 100 for i in range(50_000))
     assert not path.exists() and not path.parent.exists()
+
+
+def test_large_values_and_files_pass_through_xcom(bag: DagBag) -> None:
+    r = run(bag, "example_large_xcom")
+    assert r.states == {"orders": "success", "export": "success", "count_lines": "success"}
+    assert r.xcom("count_lines") == 20_000
+    assert r.xcom("export").read_text().startswith("id,customer,amount")
 
 
 def test_large_data_consumer_refuses_a_path_outside_the_data_root(bag: DagBag) -> None:
