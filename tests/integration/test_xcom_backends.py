@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from object_storage import StoreUrl
+from object_storage import S3_REGION, StoreUrl
 from tradewind.exceptions import XComError
 from tradewind.xcom.backend import XComResult, get_backend, reset_backend
 from tradewind.xcom.encryption import XComEncryptionError, generate_key_entry
@@ -138,3 +139,91 @@ def test_mapped_copies_push_at_once_from_separate_processes(configured: str) -> 
             XComResult("etl", "manual__2024-01-01T00:00:00+00:00", "t", index, "return_value", text)
         )
         assert value == [index] * 40_000
+
+
+def test_the_cli_reaches_storage_with_a_connection_kept_in_the_metadata_db(
+    s3_store_url: StoreUrl, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cryptography.fernet import Fernet
+
+    from tradewind.cli.main import main
+    from tradewind.db import migrate
+    from tradewind.db.session import get_engine
+    from tradewind.scheduler.worker_services import DatabaseWorkerServices, service_secrets
+    from tradewind.sdk.secrets_access import use_reader
+
+    url, options = s3_store_url
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    db_url = f"sqlite:///{tmp_path / 'tw.db'}"
+    monkeypatch.setenv("TRADEWIND__DATABASE__URL", db_url)
+    monkeypatch.setenv("TRADEWIND__CORE__FERNET_KEY", Fernet.generate_key().decode())
+    monkeypatch.setenv("TRADEWIND__XCOM__OBJECTSTORAGE_PATH", url)
+    monkeypatch.setenv("TRADEWIND__XCOM__OBJECTSTORAGE_CONN_ID", "xcom_s3")
+    engine = get_engine(db_url)
+    migrate.upgrade(engine)
+    extra = {"endpoint_url": options["endpoint_url"], "region_name": S3_REGION}
+    assert (
+        main(
+            [
+                "connections",
+                "add",
+                "xcom_s3",
+                "--conn-json",
+                json.dumps(
+                    {
+                        "conn_type": "aws",
+                        "login": options["key"],
+                        "password": options["secret"],
+                        "extra": extra,
+                    }
+                ),
+            ]
+        )
+        == 0
+    )
+    reset_backend()
+    backend = get_backend()
+    services = DatabaseWorkerServices(engine, service_secrets(engine))
+    with use_reader(services.secrets):  # as a task reads it, through the service
+        row = push(backend, b"x" * 100_000)
+    assert parse_ref(row.value) is not None
+    stored = list(backend.store.list_objects())  # type: ignore[union-attr]
+    assert len(stored) == 1
+    reset_backend()
+    # A fresh CLI process has only the DB's connection to reach the bucket with.
+    _insert_row(engine, row)
+    assert main(["xcom", "purge", "--older-than", "0s", "--yes"]) == 0
+    reset_backend()
+    with use_reader(services.secrets):
+        assert list(get_backend().store.list_objects()) == []  # type: ignore[union-attr]
+    services.close_connection()
+
+
+def _insert_row(engine: Any, row: XComResult) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy.orm import Session
+
+    from tradewind.db.models import DagModel, DagRun
+    from tradewind.db.queries import xcom as xcom_queries
+    from tradewind.xcom.base import XComKey
+
+    with Session(engine) as s:
+        s.add(DagModel(dag_id=row.dag_id))
+        s.flush()
+        s.add(
+            DagRun(
+                dag_id=row.dag_id,
+                run_id=row.run_id,
+                run_after=datetime.now(UTC),
+                state="success",
+                run_type="manual",
+            )
+        )
+        s.flush()
+        key = XComKey(row.dag_id, row.run_id, row.task_id, row.map_index, row.key)
+        xcom_queries.set_encoded(s.connection(), key, row.value)
+        s.commit()

@@ -133,3 +133,16 @@ def check_value_flags(args: argparse.Namespace) -> None:
         raise CommandError("--hide-sensitive and --show-secrets go with --show-values")
     if args.hide_sensitive and args.show_secrets:
         raise CommandError("give one of --hide-sensitive and --show-secrets")
+
+
+@contextlib.contextmanager
+def service_secrets_reader() -> Iterator[None]:
+    """Connections from the environment and the metadata DB while the block runs, as the
+    service reads them: what the CLI does to XCom storage on the service's behalf (purging,
+    re-encrypting) may use a connection kept in the DB (``xcom.objectstorage_conn_id``)."""
+    from tradewind.db.session import database_url, get_engine
+    from tradewind.scheduler.worker_services import service_secrets
+    from tradewind.sdk.secrets_access import use_reader
+
+    with use_reader(service_secrets(get_engine(database_url()))):
+        yield

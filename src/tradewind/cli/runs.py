@@ -224,7 +224,7 @@ def _confirm(question: str, yes: bool) -> bool:
 
 @handles_errors
 def delete(args: argparse.Namespace) -> int:
-    from tradewind.cli.metadb import session
+    from tradewind.cli.metadb import service_secrets_reader, session
     from tradewind.db.queries.delete_dag import delete_dag
 
     if not _confirm(f"Delete DAG {args.dag_id!r} and all its runs, XCom and logs?", args.yes):
@@ -247,8 +247,9 @@ def delete(args: argparse.Namespace) -> int:
             else []
         )
         counts = delete_dag(s, args.dag_id)
-    purge_deleted(stored, backend)
-    purge_dag_storage(args.dag_id, backend)
+    with service_secrets_reader():
+        purge_deleted(stored, backend)
+        purge_dag_storage(args.dag_id, backend)
     removed_logs = _delete_dag_logs(args.dag_id)
     summary = ", ".join(f"{n} {what}" for what, n in counts.items() if n)
     print(f"Deleted DAG {args.dag_id}: {summary or 'no rows'}; {removed_logs} log file(s)")

@@ -6,7 +6,7 @@ import argparse
 import re
 from datetime import UTC, datetime, timedelta
 
-from tradewind.cli.metadb import EPILOG, handles_errors, session
+from tradewind.cli.metadb import EPILOG, handles_errors, service_secrets_reader, session
 
 HANDLERS = "tradewind.cli.xcom"
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
@@ -92,7 +92,7 @@ def purge(args: argparse.Namespace) -> int:
     ):
         print("cancelled; nothing changed")
         return 1
-    with session() as s:
+    with service_secrets_reader(), session() as s:
         report = purge_older_than(
             s, cutoff, dag_id=args.dag_id, dry_run=args.dry_run, backend=backend
         )
@@ -117,7 +117,7 @@ def rotate_key(args: argparse.Namespace) -> int:
             f"xcom.backend is {type(backend).__module__}.{type(backend).__qualname__}: "
             "encryption and key rotation belong to the built-in backend"
         )
-    with session() as s:
+    with service_secrets_reader(), session() as s:
         report = rotate_keys(s, backend)
     primary = backend.keyring.primary_id if backend.keyring else "?"
     print(

@@ -64,6 +64,7 @@ from tradewind.scheduler.recovery import (
 )
 from tradewind.scheduler.run_creation import RunCreation
 from tradewind.scheduler.run_sync import RunSnapshot, schedule_run
+from tradewind.sdk.secrets_access import use_reader
 from tradewind.serialization.serialized_dag import SerializedDAG
 from tradewind.states import DagRunState
 from tradewind.states import TaskInstanceState as TI
@@ -205,6 +206,13 @@ class Scheduler(RunCreation, QueuePass):
         self._xcom = get_backend()
         check_storage_reachable(self._xcom, executor)
         self._xcom_deleted: list[XComResult] = []
+
+    def _purge_xcom(self, deleted: list[XComResult]) -> None:
+        """Remove what deleted XCom rows stored outside the DB, reaching the storage with
+        the connections the executor's services read (the DB's too, not only env vars)."""
+        secrets = getattr(getattr(self.executor, "services", None), "secrets", None)
+        with use_reader(secrets) if secrets is not None else contextlib.nullcontext():
+            purge_deleted(deleted, self._xcom)
 
     def _dag(self, session: Session, version_id: int | None, dag_id: str) -> SerializedDAG | None:
         """The DAG version a run follows (the latest when the run has none recorded)."""
@@ -397,7 +405,7 @@ class Scheduler(RunCreation, QueuePass):
             self._xcom_deleted = []
             raise
         if self._xcom_deleted:
-            purge_deleted(self._xcom_deleted, self._xcom)
+            self._purge_xcom(self._xcom_deleted)
             self._xcom_deleted = []
         if sweep:
             self._swept_at, self._sweep_requested = clock, False

@@ -27,7 +27,7 @@ from tradewind.db.queries.dags import SerializedDagCache
 from tradewind.db.queries.xcom_purge import purge_deleted
 from tradewind.exceptions import DagRunAlreadyExists
 from tradewind.sdk.connection import Connection
-from tradewind.sdk.secrets_access import EnvSecretsReader, SecretsReader
+from tradewind.sdk.secrets_access import EnvSecretsReader, SecretsReader, use_reader
 from tradewind.xcom.backend import get_backend
 from tradewind.xcom.base import XComKey
 
@@ -65,7 +65,8 @@ class DatabaseWorkerServices:
                 conn, dag_id, run_id, task_id, map_index, returning=backend.purges
             )
         )
-        purge_deleted(deleted, backend)
+        with use_reader(self.secrets):  # the storage's connection may be in the DB
+            purge_deleted(deleted, backend)
 
     def _call(self, fn: Callable[[DBConnection], T]) -> T:
         """``fn`` on the connection this object keeps, in autocommit mode.
