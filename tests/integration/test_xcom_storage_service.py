@@ -105,10 +105,9 @@ big_values()
 """
 
 
-def test_large_values_spill_and_a_retry_leaves_nothing_of_its_first_try(
-    engine: Engine, tmp_path: Path
-) -> None:
-    dag_id = register(engine, tmp_path, BIG_VALUES)
+def run_big_values(engine: Engine, folder: Path) -> str:
+    """Register and run the DAG above to success, in-process; its id."""
+    dag_id = register(engine, folder, BIG_VALUES)
     scheduler = Scheduler(engine, SyncExecutor(engine))  # type: ignore[arg-type]
     scheduler.start()
     run_id = trigger_manual_run(engine, dag_id)
@@ -116,6 +115,13 @@ def test_large_values_spill_and_a_retry_leaves_nothing_of_its_first_try(
         assert run_until_done(engine, scheduler, dag_id, run_id) == "success"
     finally:
         scheduler._close_connection()
+    return dag_id
+
+
+def test_large_values_spill_and_a_retry_leaves_nothing_of_its_first_try(
+    engine: Engine, tmp_path: Path
+) -> None:
+    dag_id = run_big_values(engine, tmp_path)
     rows = xcom_rows(engine)
     refs = [parse_ref(bytes(r.value)) for r in rows]
     assert all(len(bytes(r.value)) <= 512 for r in rows)
@@ -131,14 +137,7 @@ def test_large_values_spill_and_a_retry_leaves_nothing_of_its_first_try(
 def test_purge_older_than_removes_rows_their_objects_and_orphans(
     engine: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    dag_id = register(engine, tmp_path, BIG_VALUES)
-    scheduler = Scheduler(engine, SyncExecutor(engine))  # type: ignore[arg-type]
-    scheduler.start()
-    run_id = trigger_manual_run(engine, dag_id)
-    try:
-        assert run_until_done(engine, scheduler, dag_id, run_id) == "success"
-    finally:
-        scheduler._close_connection()
+    run_big_values(engine, tmp_path)
     orphan = config.home() / "xcom" / "big_values" / "orphan-left-by-a-killed-task"
     orphan.write_bytes(b"x")
     old = (datetime.now() - timedelta(days=2)).timestamp()
@@ -161,14 +160,7 @@ def test_rotate_key_reseals_rows_and_objects_under_the_new_key(
     old_key = generate_key_entry("old")
     monkeypatch.setenv("TRADEWIND__XCOM__ENCRYPTION_KEYS", old_key)
     reset_backend()
-    dag_id = register(engine, tmp_path, BIG_VALUES)
-    scheduler = Scheduler(engine, SyncExecutor(engine))  # type: ignore[arg-type]
-    scheduler.start()
-    run_id = trigger_manual_run(engine, dag_id)
-    try:
-        assert run_until_done(engine, scheduler, dag_id, run_id) == "success"
-    finally:
-        scheduler._close_connection()
+    run_big_values(engine, tmp_path)
     before = {p.name for p in stored_objects()}
 
     new_key = generate_key_entry("new")

@@ -16,7 +16,7 @@ from tradewind.exceptions import DagRunAlreadyExists, TradewindFailException
 from tradewind.executors.base import WorkerServices
 from tradewind.sdk.connection import Connection
 from tradewind.sdk.secrets_access import EnvSecretsReader, SecretsReader
-from tradewind.xcom.backend import XComResult, get_backend, result_of
+from tradewind.xcom.backend import XComResult, get_backend, result_of, serialize_under
 from tradewind.xcom.base import XComBackend, XComKey
 
 __all__ = [
@@ -183,18 +183,11 @@ class ServicesClient:
 
     def xcom_set(self, key: XComKey, value: Any) -> None:
         backend = get_backend()
-        text = backend.serialize_value(
-            value,
-            key=key.key,
-            task_id=key.task_id,
-            dag_id=key.dag_id,
-            run_id=key.run_id,
-            map_index=key.map_index,
-        )
+        stored = serialize_under(backend, key, value)
         try:
-            self.services.xcom_set_encoded(key, text)
+            self.services.xcom_set_encoded(key, stored.value)
         except BaseException:
-            backend.purge(result_of(key, text))
+            backend.purge(stored)
             raise
 
     def xcom_get(self, key: XComKey) -> Any:

@@ -29,7 +29,7 @@ from tradewind.execution.comms import (
 )
 from tradewind.execution.comms import send_frame as _send
 from tradewind.sdk.connection import Connection
-from tradewind.xcom.backend import XComResult, get_backend, result_of
+from tradewind.xcom.backend import XComResult, get_backend, result_of, serialize_under
 from tradewind.xcom.base import XComKey
 
 _ERRORS: dict[str, type[Exception]] = {
@@ -97,24 +97,16 @@ class PipeClient:
         # The backend encodes (and stores what is big) here, in the task: a value that
         # cannot be stored fails in the task, with the reason.
         backend = get_backend()
-        text = backend.serialize_value(
-            value,
-            key=key.key,
-            task_id=key.task_id,
-            dag_id=key.dag_id,
-            run_id=key.run_id,
-            map_index=key.map_index,
-        )
-        stored = result_of(key, text)
+        stored = serialize_under(backend, key, value)
         try:
-            self._call_raw("xcom_set", msgspec.Raw(text.encode()), **key_args(key))
+            self._call_raw("xcom_set", msgspec.Raw(stored.value.encode()), **key_args(key))
         except BaseException:
             backend.purge(stored)
             raise
         # A key pushed twice in one try: what the first push stored outside the DB goes.
         replaced = self._pushed.get(key)
         self._pushed[key] = stored
-        if replaced is not None and replaced.value != text:
+        if replaced is not None and replaced.value != stored.value:
             backend.purge(replaced)
 
     def xcom_get(self, key: XComKey) -> Any:

@@ -61,6 +61,19 @@ def result_of(key: XComKey, value: str) -> XComResult:
     return XComResult(key.dag_id, key.run_id, key.task_id, key.map_index, key.key, value)
 
 
+def serialize_under(backend: BaseXCom, key: XComKey, value: Any) -> XComResult:
+    """The row ``backend`` makes of ``value`` pushed under ``key``."""
+    text = backend.serialize_value(
+        value,
+        key=key.key,
+        task_id=key.task_id,
+        dag_id=key.dag_id,
+        run_id=key.run_id,
+        map_index=key.map_index,
+    )
+    return result_of(key, text)
+
+
 class BaseXCom:
     """Values in the metadata DB, in the typed JSON codec (see
     :mod:`tradewind.serialization.codec`), up to ``xcom.max_db_bytes``.
