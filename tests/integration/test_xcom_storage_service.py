@@ -262,3 +262,30 @@ def test_a_local_xcom_folder_is_refused_when_tasks_run_on_other_hosts(
     reset_backend()
     with pytest.raises(XComError, match=r"xcom\.objectstorage_path"):
         Scheduler(engine, SyncExecutor(engine))  # type: ignore[arg-type]
+
+
+def test_deleting_a_run_removes_its_stored_values_and_nothing_of_other_runs(
+    engine: Engine, tmp_path: Path
+) -> None:
+    from tradewind.db.queries.delete_dag import delete_dag_run
+    from tradewind.db.queries.xcom_purge import purge_deleted
+
+    dag_id = run_big_values(engine, tmp_path)
+    scheduler = Scheduler(engine, SyncExecutor(engine))  # type: ignore[arg-type]
+    scheduler.start()
+    second = trigger_manual_run(engine, dag_id)
+    try:
+        assert run_until_done(engine, scheduler, dag_id, second) == "success"
+    finally:
+        scheduler._close_connection()
+    assert len(stored_objects()) == 10
+    backend = get_backend()
+    with Session(engine) as session:
+        counts, stored = delete_dag_run(session, dag_id, second, xcom_prefix=backend.purged_prefix)
+        session.commit()
+    purge_deleted(stored, backend)
+    assert counts["runs"] == 1 and counts["XCom values"] == 7 and len(stored) == 5
+    remaining = stored_objects()
+    assert len(remaining) == 5 and all(second not in str(p) for p in remaining)
+    with Session(engine) as session, pytest.raises(KeyError, match="no run"):
+        delete_dag_run(session, dag_id, second)

@@ -5,6 +5,8 @@ code, tags, runs, task instances and their tries, task maps, XCom, backfills); r
 not (import errors of its file, the audit log) are deleted here explicitly. Counts are taken
 first, so the caller can say what went. Log files and XCom stored outside the database are
 the caller's to remove after the commit.
+
+:func:`delete_dag_run` does the same for one run.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from tradewind.db.models import (
     TaskInstanceHistory,
     XComRow,
 )
+from tradewind.db.queries import xcom as xcom_queries
+from tradewind.xcom.backend import XComResult
 
 
 def delete_dag(session: Session, dag_id: str) -> dict[str, int]:
@@ -60,3 +64,33 @@ def delete_dag(session: Session, dag_id: str) -> dict[str, int]:
                 ).rowcount  # type: ignore[attr-defined]
             )
     return counts
+
+
+def delete_dag_run(
+    session: Session, dag_id: str, run_id: str, *, xcom_prefix: bytes | None = None
+) -> tuple[dict[str, int], list[XComResult]]:
+    """Delete one run with its task instances, their tries and XCom; how many rows of each
+    kind went, and the deleted XCom rows whose value starts with ``xcom_prefix`` (all of
+    them when ``None``), for the backend to purge what they stored after the commit.
+
+    Raises ``KeyError`` when the DAG has no such run.
+    """
+    run = session.execute(
+        select(DagRun.id).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)
+    ).first()
+    if run is None:
+        raise KeyError(f"DAG {dag_id!r} has no run {run_id!r}")
+    of_run = (XComRow.dag_id == dag_id) & (XComRow.run_id == run_id)
+    stored = xcom_queries.rows_where(session.connection(), of_run, prefix=xcom_prefix)
+    counts: dict[str, int] = {}
+    for model, what in (
+        (XComRow, "XCom values"),
+        (TaskInstanceHistory, "past tries"),
+        (TaskInstance, "task instances"),
+        (DagRun, "runs"),
+    ):
+        result = session.execute(
+            delete(model).where(model.dag_id == dag_id, model.run_id == run_id)
+        )
+        counts[what] = int(result.rowcount)  # type: ignore[attr-defined]
+    return counts, stored
