@@ -7,6 +7,9 @@ compatibility layer maps ``AirflowSkipException`` and ``AirflowFailException`` o
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from typing import Any
+
 
 class TradewindException(Exception):
     """Base of every error Tradewind raises on purpose."""
@@ -93,3 +96,43 @@ class ConnectionNotFound(TradewindException, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else "connection not found"
+
+
+class TaskDeferred(TradewindException):
+    """Raised by :meth:`BaseOperator.defer`: the task leaves its worker and waits for
+    ``trigger`` (a :class:`~tradewind.triggers.base.BaseTrigger`) in the triggerer; when
+    the trigger fires, the task resumes in a worker by calling ``method_name(context,
+    event=<the event's payload>, **kwargs)``. ``timeout`` (a ``timedelta``) fails the task
+    if the trigger has not fired by then."""
+
+    def __init__(
+        self,
+        *,
+        trigger: Any,
+        method_name: str,
+        kwargs: dict[str, Any] | None = None,
+        timeout: timedelta | None = None,
+    ) -> None:
+        super().__init__(f"deferred to {type(trigger).__name__}, resuming at {method_name}")
+        self.trigger = trigger
+        self.method_name = method_name
+        self.kwargs = kwargs or {}
+        self.timeout = timeout
+
+
+class TaskDeferralError(TradewindException):
+    """A deferral that cannot work: a trigger that cannot be serialized, an unknown
+    resume method."""
+
+
+class TaskDeferralTimeout(TradewindException):
+    """The trigger did not fire within the deferral's ``timeout``."""
+
+
+class TradewindRescheduleException(TradewindException):
+    """Raised by a sensor in ``reschedule`` mode: give the worker slot back and run the
+    task again at ``reschedule_date`` (an aware datetime), keeping its try number."""
+
+    def __init__(self, reschedule_date: datetime) -> None:
+        super().__init__(f"rescheduled to {reschedule_date.isoformat()}")
+        self.reschedule_date = reschedule_date

@@ -25,9 +25,9 @@ import itertools
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from tradewind.exceptions import DagDefinitionError
+from tradewind.exceptions import DagDefinitionError, TaskDeferred
 from tradewind.sdk.abstractoperator import (
     SCHEDULING_DEFAULTS,
     AbstractOperator,
@@ -263,6 +263,23 @@ class BaseOperator(AbstractOperator):
     def execute(self, context: Any) -> Any:
         """Do the task's work. The return value is pushed as the ``return_value`` XCom."""
         raise NotImplementedError(f"{type(self).__name__} must implement execute()")
+
+    def defer(
+        self,
+        *,
+        trigger: Any,
+        method_name: str,
+        kwargs: dict[str, Any] | None = None,
+        timeout: timedelta | None = None,
+    ) -> NoReturn:
+        """Leave the worker and wait for ``trigger`` in the triggerer; when it fires, the
+        task resumes in a worker at ``method_name(context, event=payload, **kwargs)``.
+
+        >>> from tradewind.triggers.temporal import TimeDeltaTrigger  # doctest: +SKIP
+        >>> self.defer(trigger=TimeDeltaTrigger(timedelta(minutes=5)),  # doctest: +SKIP
+        ...            method_name="execute_complete")
+        """
+        raise TaskDeferred(trigger=trigger, method_name=method_name, kwargs=kwargs, timeout=timeout)
 
     def on_kill(self) -> None:
         """Called when the task is stopped from outside (timeout, kill); release resources."""

@@ -1,0 +1,67 @@
+"""The trigger contract, with Airflow's names: a small, serializable object whose
+``async def run()`` yields :class:`TriggerEvent` when what a deferred task waits for has
+happened.
+
+A trigger is stored as its class path and the keyword arguments :meth:`BaseTrigger.serialize`
+returns (values in the typed XCom codec), and rebuilt in the triggerer with
+``cls(**kwargs)``; so it must be importable there, and everything it needs must be in those
+arguments. ``run`` must not block the event loop (use ``await asyncio.sleep``, async clients,
+or ``asyncio.to_thread``); the triggerer reports a trigger that does. The first event a
+trigger yields resumes its task, whose ``method_name`` receives the event's ``payload``.
+
+>>> import asyncio
+>>> class Ready(BaseTrigger):
+...     def serialize(self):
+...         return ("mymodule.Ready", {})
+...     async def run(self):
+...         yield TriggerEvent("ready")
+>>> async def first(trigger):
+...     async for event in trigger.run():
+...         return event
+>>> asyncio.run(first(Ready()))
+TriggerEvent('ready')
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator
+from typing import Any
+
+
+class TriggerEvent:
+    """What a trigger yields: its ``payload`` (any value the XCom codec stores) reaches
+    the resumed task as the ``event`` argument of its resume method."""
+
+    __slots__ = ("payload",)
+
+    def __init__(self, payload: Any) -> None:
+        self.payload = payload
+
+    def __repr__(self) -> str:
+        return f"TriggerEvent({self.payload!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TriggerEvent) and other.payload == self.payload
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class BaseTrigger(abc.ABC):
+    """Base class of triggers. Subclasses implement :meth:`serialize` and :meth:`run`."""
+
+    @abc.abstractmethod
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """``(class path, keyword arguments)`` that rebuild this trigger."""
+
+    @abc.abstractmethod
+    def run(self) -> AsyncIterator[TriggerEvent]:
+        """Wait (asynchronously) and yield events; the first one resumes the task."""
+
+    async def cleanup(self) -> None:  # noqa: B027 -- optional hook, a no-op by default
+        """Called when the trigger stops running (it fired, failed, timed out or was
+        cancelled): release what ``run`` held."""
+
+    def __repr__(self) -> str:
+        path, kwargs = self.serialize()
+        return f"<{path} {kwargs!r}>"
