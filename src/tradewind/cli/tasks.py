@@ -49,8 +49,11 @@ def _check_map_index(task: Any, map_index: int) -> None:
 
 
 def test(args: argparse.Namespace) -> int:
+    import functools
+
     from tradewind.exceptions import DagDefinitionError, ParamValidationError
     from tradewind.execution.client import InProcessClient
+    from tradewind.execution.in_process_waits import run_waiting_in_process
     from tradewind.execution.runner import run_task_try
     from tradewind.inprocess.driver import manual_run
     from tradewind.xcom.memory import MemoryXComBackend
@@ -74,13 +77,16 @@ def test(args: argparse.Namespace) -> int:
         return report(CommandError(f"DAG {dag.dag_id!r}: {err}"))
     out = sys.stderr if args.json else sys.stdout
     mapped = frozenset(t for t, op in dag.task_dict.items() if op.is_mapped)
-    outcome = run_task_try(
-        task,
-        run,
-        client=InProcessClient(MemoryXComBackend()),
-        map_index=args.map_index,
-        log_sink=lambda line: print(line, file=out, flush=True),
-        mapped_upstreams=mapped,
+    outcome = run_waiting_in_process(
+        functools.partial(
+            run_task_try,
+            task,
+            run,
+            client=InProcessClient(MemoryXComBackend()),
+            map_index=args.map_index,
+            log_sink=lambda line: print(line, file=out, flush=True),
+            mapped_upstreams=mapped,
+        )
     )
     key = args.task_id if args.map_index < 0 else f"{args.task_id}[{args.map_index}]"
     if args.json:

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from tradewind.exceptions import DagRunAlreadyExists, TradewindFailException
-from tradewind.executors.base import WorkerServices
+from tradewind.executors.base import ExternalStates, WorkerServices
 from tradewind.sdk.connection import Connection
 from tradewind.sdk.secrets_access import EnvSecretsReader, SecretsReader
 from tradewind.xcom.backend import XComResult, get_backend, result_of, serialize_under
@@ -22,6 +22,7 @@ from tradewind.xcom.base import XComBackend, XComKey
 __all__ = [
     "DagRunAlreadyExists",
     "ExecutionClient",
+    "ExternalStates",
     "InProcessClient",
     "ServicesClient",
     "TriggeredRun",
@@ -36,7 +37,9 @@ class ExecutionClient(Protocol):
     ``trigger_dag_run`` raises ``KeyError`` for an unknown DAG, ``ValueError`` for a conf
     its params refuse, and :class:`DagRunAlreadyExists` for a run id already taken (unless
     ``reset_dag_run``, which clears that run instead); it returns the run id.
-    ``get_dag_run_state`` is ``None`` when the run does not exist.
+    ``get_dag_run_state`` is ``None`` when the run does not exist. ``get_external_states``
+    reads another DAG's runs and task instances at some logical dates (see
+    :class:`~tradewind.executors.base.ExternalStates`), for ``ExternalTaskSensor``.
     """
 
     def xcom_set(self, key: XComKey, value: Any) -> None: ...
@@ -65,6 +68,14 @@ class ExecutionClient(Protocol):
 
     def get_dag_run_state(self, dag_id: str, run_id: str) -> str | None: ...
 
+    def get_external_states(
+        self,
+        dag_id: str,
+        logical_dates: list[datetime],
+        task_ids: list[str] | None,
+        task_group_id: str | None,
+    ) -> ExternalStates: ...
+
 
 @dataclass
 class TriggeredRun:
@@ -85,7 +96,8 @@ class InProcessClient:
     (``TriggerDagRunOperator``) is recorded in :attr:`triggered` and logged, but not run:
     test the target DAG with its own ``dags test``. Waiting for such a run
     (``wait_for_completion``) fails the task at once with that explanation instead of
-    polling forever.
+    polling forever. For the same reason a task cannot see another DAG's runs here
+    (``ExternalTaskSensor``): asking fails the task at once.
 
     >>> from tradewind.xcom.memory import MemoryXComBackend
     >>> client = InProcessClient(MemoryXComBackend())
@@ -165,6 +177,21 @@ class InProcessClient:
             "this DAG alone, test the target DAG on its own, or run the service."
         )
 
+    def get_external_states(
+        self,
+        dag_id: str,
+        logical_dates: list[datetime],
+        task_ids: list[str] | None,
+        task_group_id: str | None,
+    ) -> ExternalStates:
+        """Fails the task without retries: there are no other runs to look at, and an
+        answer of "nothing there yet" would only make the sensor wait until its timeout."""
+        raise TradewindFailException(
+            f"cannot look at runs of DAG {dag_id}: dags test has no metadata database, so "
+            "it sees no other DAG's runs or task instances. Run this DAG in the service to "
+            f"wait for DAG {dag_id}, or set soft_fail=True on the sensor to skip it here."
+        )
+
 
 class ServicesClient:
     """An execution client over :class:`~tradewind.executors.base.WorkerServices` in this
@@ -227,3 +254,12 @@ class ServicesClient:
 
     def get_dag_run_state(self, dag_id: str, run_id: str) -> str | None:
         return self.services.get_dag_run_state(dag_id, run_id)
+
+    def get_external_states(
+        self,
+        dag_id: str,
+        logical_dates: list[datetime],
+        task_ids: list[str] | None,
+        task_group_id: str | None,
+    ) -> ExternalStates:
+        return self.services.get_external_states(dag_id, logical_dates, task_ids, task_group_id)

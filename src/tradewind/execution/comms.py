@@ -65,6 +65,7 @@ ServiceOp = Literal[
     "get_connection",
     "trigger_dag_run",
     "get_dag_run_state",
+    "get_external_states",
 ]
 
 

@@ -35,7 +35,11 @@ from typing import TYPE_CHECKING, Any
 
 from tradewind.exceptions import (
     ParamValidationError,
+    TaskDeferralError,
+    TaskDeferralTimeout,
+    TaskDeferred,
     TradewindFailException,
+    TradewindRescheduleException,
     TradewindSkipException,
     XComError,
 )
@@ -75,10 +79,41 @@ class TryOutcome:
     #: XCom keys a successful try pushed, as its result or with ``ti.xcom_push``.
     pushed_keys: list[str] = field(default_factory=list)
     rendered_map_index: str | None = None
+    #: When the task runs again (``up_for_reschedule`` only), keeping its try number.
+    reschedule_date: datetime | None = None
+    #: What the task waits for (``deferred`` only).
+    deferral: Deferral | None = None
 
     @property
     def duration(self) -> float:
         return (self.end_date - self.start_date).total_seconds()
+
+
+@dataclass(frozen=True)
+class Deferral:
+    """A deferred try: the trigger to run (class path, keyword arguments in the XCom
+    codec's text), where to resume (``next_method`` with ``next_kwargs``, codec text) and
+    when to give up waiting (``timeout_at``, or ``None``)."""
+
+    trigger_classpath: str
+    trigger_kwargs: str
+    next_method: str
+    next_kwargs: str
+    timeout_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Resume:
+    """How a try continues a deferred one: call ``method`` with ``kwargs`` (the event is
+    in ``kwargs["event"]``) instead of ``execute``. ``method`` ``"__fail__"`` fails the
+    try with ``kwargs["error"]`` (the trigger failed or timed out), as in Airflow."""
+
+    method: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+#: The resume method that fails a deferred task (Airflow's name for it).
+FAIL_METHOD = "__fail__"
 
 
 def _now() -> datetime:
@@ -131,6 +166,9 @@ def run_task_try(
     mapped_upstreams: frozenset[str] = frozenset(),
     max_tries: int | None = None,
     clear_xcom: bool = True,
+    resume: Resume | None = None,
+    first_reschedule_date: datetime | None = None,
+    reschedule_count: int = 0,
 ) -> TryOutcome:
     """Run one try; never raises for task errors (they become the outcome's state).
 
@@ -140,12 +178,34 @@ def run_task_try(
     defaults to the task's ``retries`` and differs after a clear. ``clear_xcom=False``
     when the task instance's XCom was already removed for this try (the scheduler does it
     as it queues the try).
+
+    ``resume`` continues a deferred try (see :class:`Resume`); the outcome of a try that
+    defers is ``deferred`` with its :class:`Deferral`. A sensor in ``reschedule`` mode
+    ends ``up_for_reschedule`` with a ``reschedule_date``; ``first_reschedule_date`` (when
+    its first poke ran) and ``reschedule_count`` tell it how long it has waited so far.
     """
     sink = log_sink or (lambda line: None)
+    waited = _Waited(resume, first_reschedule_date, reschedule_count)
     with capture_task_output(sink):
         return _run(
-            task, dag_run, client, map_index, try_number, mapped_upstreams, max_tries, clear_xcom
+            task,
+            dag_run,
+            client,
+            map_index,
+            try_number,
+            mapped_upstreams,
+            max_tries,
+            # A resumed try keeps what it pushed before deferring (as in Airflow).
+            clear_xcom and resume is None,
+            waited,
         )
+
+
+@dataclass(frozen=True)
+class _Waited:
+    resume: Resume | None
+    first_reschedule_date: datetime | None
+    reschedule_count: int
 
 
 def _run(
@@ -157,6 +217,7 @@ def _run(
     mapped_upstreams: frozenset[str],
     max_tries: int | None = None,
     clear_xcom: bool = True,
+    waited: _Waited = _Waited(None, None, 0),
 ) -> TryOutcome:
     start = _now()
     ti = RuntimeTaskInstance(
@@ -170,6 +231,7 @@ def _run(
     ti.start_date = start
     if max_tries is not None:
         ti.max_tries = max_tries
+    ti.first_reschedule_date = waited.first_reschedule_date
     outcome = TryOutcome(state=TaskInstanceState.RUNNING, start_date=start, end_date=start)
     context: dict[str, Any] = {}
     concrete: Any = task
@@ -186,6 +248,7 @@ def _run(
                 client.xcom_clear(dag_run.dag_id, dag_run.run_id, task.task_id, map_index)
             context = dict(build_context(ti, task, {}))
             context["params"] = _resolve_params(task, dag_run.conf)
+            context["task_reschedule_count"] = waited.reschedule_count
             with set_current_context(context):  # type: ignore[arg-type]
                 concrete = _prepare(task, context, map_index)
                 ti.task = concrete
@@ -196,8 +259,11 @@ def _run(
                     timeout.total_seconds() if isinstance(timeout, timedelta) else None,
                     on_kill=concrete.on_kill,
                 ):
-                    concrete.pre_execute(context)
-                    result = concrete.execute(context)
+                    if waited.resume is None:
+                        concrete.pre_execute(context)
+                        result = concrete.execute(context)
+                    else:
+                        result = _resume(concrete, context, waited.resume)
                     concrete.post_execute(context, result)
                 # As in Airflow, a branch that skipped tasks does not push its result.
                 if concrete.do_xcom_push and not _branch_skipped(concrete, ti):
@@ -213,6 +279,21 @@ def _run(
                 log.info("Marking task as SUCCESS.")
                 outcome.end_date = _now()
                 _run_callbacks(concrete.on_success_callback, context, "on_success")
+        except TradewindRescheduleException as err:
+            outcome.state = TaskInstanceState.UP_FOR_RESCHEDULE
+            outcome.reschedule_date = err.reschedule_date
+            outcome.end_date = _now()
+            log.info("Rescheduling task, marking task as UP_FOR_RESCHEDULE")
+        except TaskDeferred as err:
+            try:
+                outcome.deferral = _deferral(err)
+            except Exception as bad:  # a trigger that cannot be stored fails the try
+                _fail(task, concrete, dag_run, try_number, ti.max_tries, context, bad, outcome)
+            else:
+                outcome.state = TaskInstanceState.DEFERRED
+                outcome.end_date = _now()
+                trigger = outcome.deferral.trigger_classpath
+                log.info("Pausing task as DEFERRED; waiting for %s", trigger)
         except TradewindSkipException as err:
             outcome.state = TaskInstanceState.SKIPPED
             log.info("Skipping task: %s", err)
@@ -223,6 +304,38 @@ def _run(
         except (Exception, SystemExit) as err:  # a task's failure must never escape the runner
             _fail(task, concrete, dag_run, try_number, ti.max_tries, context, err, outcome)
     return outcome
+
+
+def _resume(task: Any, context: dict[str, Any], resume: Resume) -> Any:
+    """Continue a deferred try at its resume method (or fail it, for ``__fail__``)."""
+    if resume.method == FAIL_METHOD:
+        error = str(resume.kwargs.get("error") or "the trigger failed")
+        if resume.kwargs.get("timeout"):
+            raise TaskDeferralTimeout(error)
+        raise TaskDeferralError(error)
+    method = getattr(task, resume.method, None)
+    if not callable(method):
+        raise TaskDeferralError(
+            f"task {task.task_id!r} deferred to resume at {resume.method!r}, which "
+            f"{type(task).__name__} does not have"
+        )
+    return method(context, **resume.kwargs)
+
+
+def _deferral(deferred: TaskDeferred) -> Deferral:
+    """What to store of a deferral: the trigger and resume arguments as codec text."""
+    from tradewind.serialization import codec
+    from tradewind.triggers.serialization import serialize_trigger
+
+    classpath, kwargs = serialize_trigger(deferred.trigger)
+    try:
+        next_kwargs = codec.encode(deferred.kwargs)
+    except Exception as err:
+        raise TaskDeferralError(
+            f"the kwargs to resume {deferred.method_name!r} with cannot be stored: {err}"
+        ) from None
+    timeout_at = None if deferred.timeout is None else _now() + deferred.timeout
+    return Deferral(classpath, kwargs, deferred.method_name, next_kwargs, timeout_at)
 
 
 def _prepare(task: AbstractOperator, context: dict[str, Any], map_index: int) -> Any:

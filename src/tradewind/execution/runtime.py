@@ -79,6 +79,13 @@ class RuntimeTaskInstance:
         #: Every XCom key this try pushed (explicitly or as its result), with the value's type
         #: and its length when it is a list, tuple or dict (else ``None``).
         self.pushed: dict[str, tuple[type, int | None]] = {}
+        #: When a sensor in reschedule mode first poked, for this try (``None``: now).
+        self.first_reschedule_date: datetime | None = None
+
+    def get_first_reschedule_date(self, context: Any = None) -> datetime | None:
+        """When this try's first reschedule-mode poke ran (Airflow's name); ``None`` if
+        this is the first."""
+        return self.first_reschedule_date
 
     @property
     def log(self) -> logging.Logger:
@@ -225,6 +232,18 @@ class RuntimeTaskInstance:
             if context["ti"].get_dagrun_state("target", run_id) == "success": ...
         """
         return self._client.get_dag_run_state(dag_id, run_id)
+
+    def get_external_states(
+        self,
+        dag_id: str,
+        logical_dates: list[datetime],
+        task_ids: list[str] | None = None,
+        task_group_id: str | None = None,
+    ) -> Any:
+        """Another DAG's runs and task instance states at these logical dates, counted
+        (what ``ExternalTaskSensor`` waits on; see
+        :class:`~tradewind.executors.base.ExternalStates`)."""
+        return self._client.get_external_states(dag_id, logical_dates, task_ids, task_group_id)
 
     # -- flow control --------------------------------------------------------------------
     def skip_downstream(self, task_ids: list[str]) -> None:

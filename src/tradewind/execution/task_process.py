@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from tradewind.execution.comms import send_frame
+from tradewind.execution.in_process_waits import run_waiting_in_process
 from tradewind.execution.runner import TryOutcome, run_task_try
 from tradewind.execution.runtime import DagRunInfo
 from tradewind.execution.task_log import format_line
@@ -151,16 +152,21 @@ def _run_try(plan: TryPlan, sock: socket.socket) -> int:
     send_frame(sock, started)
     prefetched = {(x.task_id, x.map_index, x.key): bytes(x.value) for x in w.xcom_prefetch}
     client = PipeClient(sock, run=(w.dag_id, w.run_id), prefetched=prefetched)
-    outcome = run_task_try(
-        plan.task,
-        dag_run_info(w),
-        client=client,
-        map_index=w.map_index,
-        try_number=w.try_number,
-        log_sink=plan.log.write_line,
-        mapped_upstreams=plan.mapped_ids,
-        max_tries=w.max_tries,
-        clear_xcom=not w.xcom_cleared,
+    # Until the scheduler records reschedules and the triggerer runs triggers, a sensor
+    # in reschedule mode and a deferred task wait here, in their worker slot.
+    outcome = run_waiting_in_process(
+        functools.partial(
+            run_task_try,
+            plan.task,
+            dag_run_info(w),
+            client=client,
+            map_index=w.map_index,
+            try_number=w.try_number,
+            log_sink=plan.log.write_line,
+            mapped_upstreams=plan.mapped_ids,
+            max_tries=w.max_tries,
+            clear_xcom=not w.xcom_cleared,
+        )
     )
     sys.stdout.flush()
     sys.stderr.flush()

@@ -28,6 +28,7 @@ from tradewind.execution.comms import (
     ServiceResponse,
 )
 from tradewind.execution.comms import send_frame as _send
+from tradewind.executors.base import ExternalStates
 from tradewind.sdk.connection import Connection
 from tradewind.xcom.backend import XComResult, get_backend, result_of, serialize_under
 from tradewind.xcom.base import XComKey
@@ -167,3 +168,19 @@ class PipeClient:
     def get_dag_run_state(self, dag_id: str, run_id: str) -> str | None:
         state = self._call("get_dag_run_state", dag_id=dag_id, run_id=run_id)
         return None if state is None else str(state)
+
+    def get_external_states(
+        self,
+        dag_id: str,
+        logical_dates: list[datetime],
+        task_ids: list[str] | None,
+        task_group_id: str | None,
+    ) -> ExternalStates:
+        raw = self._call_raw(
+            "get_external_states",
+            dag_id=dag_id,
+            logical_dates=[when.isoformat() for when in logical_dates],
+            task_ids=task_ids,
+            task_group_id=task_group_id,
+        )
+        return msgspec.json.decode(raw, type=ExternalStates)

@@ -17,7 +17,8 @@ local workers, Celery), and must never wait on a worker. So:
   terminated get none: the DB still says ``queued``, and the scheduler queues them again.
 
 Workers never hold DB credentials. What a running task asks for (XCom, variables,
-connections, triggering another DAG and reading a run's state) comes to the executor, which
+connections, triggering another DAG, reading a run's state, the states of another DAG's
+runs and task instances for ``ExternalTaskSensor``) comes to the executor, which
 asks the :class:`WorkerServices` the scheduler side gave it; its methods are the execution
 client's, so the same object also serves a task runner in this process (the inline executor,
 ``dags test``).
@@ -39,7 +40,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import msgspec
 
 # DagRunAlreadyExists lived here; re-exported so ``tradewind.executors.base`` imports still work.
 from tradewind.exceptions import DagRunAlreadyExists as DagRunAlreadyExists
@@ -48,6 +51,37 @@ from tradewind.sdk.connection import Connection
 from tradewind.xcom.base import XComKey
 
 Event = TaskStartedEvent | TaskOutcomeEvent
+
+#: The key under which :attr:`ExternalStates.task_states` counts task instances that have
+#: no state yet (SQL ``NULL``; Airflow's execution API calls it ``"null"`` too).
+NO_STATE = "null"
+
+
+class ExternalStates(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What the scheduler side knows of another DAG at some logical dates: the answer to
+    :meth:`WorkerServices.get_external_states`, as ``ExternalTaskSensor`` needs it.
+
+    ``run_states`` and ``task_states`` have one entry per logical date asked for, in the
+    same order: the state of the DAG's run at that date (``None`` when there is none), and
+    how many task instances of each asked task are in each state in that run (empty without
+    a run, or when no task or group was asked for; ``NO_STATE`` counts instances without a
+    state). A mapped task counts each map index.
+
+    ``dag`` is ``"active"``, ``"deleted"`` (its file no longer defines it) or ``"missing"``
+    (never parsed). ``missing_task_ids`` lists the asked task ids the DAG's latest version
+    lacks; ``task_group_found`` is ``None`` when no group was asked for.
+
+    >>> found = ExternalStates(dag="active", run_states=["success"],
+    ...     task_states=[{"load": {"success": 1}}])
+    >>> found.task_states[0]["load"]
+    {'success': 1}
+    """
+
+    dag: Literal["active", "deleted", "missing"]
+    run_states: list[str | None]
+    task_states: list[dict[str, dict[str, int]]]
+    missing_task_ids: list[str] = msgspec.field(default_factory=list)
+    task_group_found: bool | None = None
 
 
 class ExecutorError(RuntimeError):
@@ -100,6 +134,19 @@ class WorkerServices(Protocol):
     def get_dag_run_state(self, dag_id: str, run_id: str) -> str | None:
         """The state of a run (``queued``, ``running``, ``success``, ``failed``), or ``None``
         when there is no such run."""
+        ...
+
+    def get_external_states(
+        self,
+        dag_id: str,
+        logical_dates: list[datetime],
+        task_ids: list[str] | None,
+        task_group_id: str | None,
+    ) -> ExternalStates:
+        """The runs of ``dag_id`` at ``logical_dates`` (aware datetimes) and the states of
+        the task instances of ``task_ids``, or of every task in ``task_group_id`` (as the
+        DAG's latest version groups them), in those runs; see :class:`ExternalStates`.
+        Without tasks or group, only the runs' states."""
         ...
 
 

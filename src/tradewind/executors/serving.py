@@ -3,7 +3,8 @@
 A try may write (push, clear) only its own task instance's XCom: the executor knows which
 try a worker runs, and refuses anything else, so a confused or hostile task cannot overwrite
 another task's results. Reads follow Airflow (a task may pull from any task or DAG), and so
-does triggering: a task may trigger a run of any DAG and read any run's state.
+does triggering: a task may trigger a run of any DAG and read any run's state (and the
+states of any DAG's runs and task instances, for ``ExternalTaskSensor``).
 
 >>> from tradewind.executors.memory_services import MemoryWorkerServices
 >>> from tradewind.execution.comms import ServiceRequest
@@ -28,7 +29,7 @@ import msgspec
 
 from tradewind.exceptions import DagRunAlreadyExists
 from tradewind.execution.comms import ErrorKind, ServiceRequest, ServiceResponse
-from tradewind.executors.base import WorkerServices
+from tradewind.executors.base import ExternalStates, WorkerServices
 from tradewind.xcom.backend import get_backend
 from tradewind.xcom.base import XComKey
 
@@ -100,6 +101,8 @@ def _serve(services: WorkerServices, req: ServiceRequest, owner: Owner | None) -
         return _trigger(services, args)
     if req.op == "get_dag_run_state":
         return services.get_dag_run_state(str(args["dag_id"]), str(args["run_id"]))
+    if req.op == "get_external_states":
+        return _external_states(services, args)
     conn = services.get_connection(str(args["conn_id"]))
     return None if conn is None else dataclasses.asdict(conn)
 
@@ -120,6 +123,27 @@ def _trigger(services: WorkerServices, args: dict[str, Any]) -> str:
         logical_date,
         bool(args.get("reset_dag_run", False)),
         None if note is None else str(note),
+    )
+
+
+def _external_states(services: WorkerServices, args: dict[str, Any]) -> ExternalStates:
+    dates = args.get("logical_dates")
+    task_ids = args.get("task_ids")
+    group = args.get("task_group_id")
+    if not isinstance(dates, list):
+        raise ValueError("logical_dates must be a list of ISO 8601 datetimes")
+    if task_ids is not None and not (
+        isinstance(task_ids, list) and all(isinstance(t, str) for t in task_ids)
+    ):
+        raise ValueError("task_ids must be a list of task ids or null")
+    logical_dates = []
+    for value in dates:
+        when = datetime.fromisoformat(str(value))
+        if when.tzinfo is None:
+            raise ValueError(f"the logical date {value!r} must have a time zone")
+        logical_dates.append(when)
+    return services.get_external_states(
+        str(args["dag_id"]), logical_dates, task_ids, None if group is None else str(group)
     )
 
 

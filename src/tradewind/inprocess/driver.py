@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -9,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tradewind.execution.client import ExecutionClient, InProcessClient
+from tradewind.execution.in_process_waits import run_waiting_in_process
 from tradewind.execution.runner import TryOutcome, run_task_try
 from tradewind.execution.runtime import DagRunInfo
 from tradewind.inprocess.records import DagRunResult
@@ -101,15 +103,19 @@ def run_dag(
             if on_log:
                 on_log(rec, line)
 
+        # Reschedules and deferrals wait here, in the task's thread: no triggerer in process.
         return pool.submit(
-            run_task_try,
-            dag.task_dict[rec.task_id],
-            info,
-            client=client,
-            map_index=rec.map_index,
-            try_number=rec.try_number,
-            log_sink=sink,
-            mapped_upstreams=run.mapped_ids,
+            run_waiting_in_process,
+            functools.partial(
+                run_task_try,
+                dag.task_dict[rec.task_id],
+                info,
+                client=client,
+                map_index=rec.map_index,
+                try_number=rec.try_number,
+                log_sink=sink,
+                mapped_upstreams=run.mapped_ids,
+            ),
         )
 
     running: dict[Future[TryOutcome], TaskInstanceRecord] = {}

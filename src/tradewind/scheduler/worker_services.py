@@ -1,5 +1,5 @@
-"""What the scheduler side serves to workers: XCom from the metadata DB, secrets, and DAG
-runs that tasks trigger.
+"""What the scheduler side serves to workers: XCom from the metadata DB, secrets, DAG runs
+that tasks trigger, and other DAGs' states that sensors wait for.
 
 Workers never hold DB credentials; the executor forwards their requests here. The method
 names are the execution client's (:class:`tradewind.execution.client.ExecutionClient`), so
@@ -20,12 +20,13 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from tradewind.db.models import DagModel, DagRun
-from tradewind.db.queries import dagruns
+from tradewind.db.queries import dagruns, external_states
 from tradewind.db.queries import xcom as xcom_queries
 from tradewind.db.queries.clear import clear_task_instances
 from tradewind.db.queries.dags import SerializedDagCache
 from tradewind.db.queries.xcom_purge import purge_deleted
 from tradewind.exceptions import DagRunAlreadyExists
+from tradewind.executors.base import NO_STATE, ExternalStates
 from tradewind.sdk.connection import Connection
 from tradewind.sdk.secrets_access import EnvSecretsReader, SecretsReader, use_reader
 from tradewind.xcom.backend import get_backend
@@ -179,6 +180,58 @@ class DatabaseWorkerServices:
                 select(DagRun.state).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)
             )
         return None if state is None else str(state)
+
+    def get_external_states(
+        self,
+        dag_id: str,
+        logical_dates: list[datetime],
+        task_ids: list[str] | None,
+        task_group_id: str | None,
+    ) -> ExternalStates:
+        """Two indexed reads a poke (see :mod:`tradewind.db.queries.external_states`); a
+        task group's members come from the DAG's latest serialized version, parsed once
+        per version."""
+        return self._call(
+            lambda conn: self._external_states(conn, dag_id, logical_dates, task_ids, task_group_id)
+        )
+
+    def _external_states(
+        self,
+        conn: DBConnection,
+        dag_id: str,
+        logical_dates: list[datetime],
+        task_ids: list[str] | None,
+        task_group_id: str | None,
+    ) -> ExternalStates:
+        presence, version_id = external_states.dag_presence(conn, dag_id)
+        dag = None
+        if version_id is not None and (task_ids or task_group_id is not None):
+            with Session(bind=conn) as session:
+                dag = self._dags.get(session, version_id)
+        wanted = list(task_ids or [])
+        group_found: bool | None = None
+        if task_group_id is not None:
+            group = None if dag is None else dag.task_group_dict.get(task_group_id)
+            group_found = group is not None
+            if group is not None:
+                wanted += [t.task_id for t in group.iter_tasks()]
+        missing = []
+        if presence != "missing":  # a DAG never parsed has no tasks to miss
+            missing = [t for t in task_ids or [] if dag is None or t not in dag.task_dict]
+        runs, counts = external_states.states_at(conn, dag_id, logical_dates, wanted or None)
+        return ExternalStates(
+            dag=presence,
+            run_states=runs,
+            task_states=[
+                {
+                    task: {NO_STATE if s is None else s: n for s, n in by_state.items()}
+                    for task, by_state in at_date.items()
+                }
+                for at_date in counts
+            ],
+            missing_task_ids=missing,
+            task_group_found=group_found,
+        )
 
 
 def _wake_scheduler() -> None:

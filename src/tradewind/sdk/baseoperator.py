@@ -273,11 +273,14 @@ class BaseOperator(AbstractOperator):
         timeout: timedelta | None = None,
     ) -> NoReturn:
         """Leave the worker and wait for ``trigger`` in the triggerer; when it fires, the
-        task resumes in a worker at ``method_name(context, event=payload, **kwargs)``.
+        task resumes in a worker at ``method_name(context, event=payload, **kwargs)``::
 
-        >>> from tradewind.triggers.temporal import TimeDeltaTrigger  # doctest: +SKIP
-        >>> self.defer(trigger=TimeDeltaTrigger(timedelta(minutes=5)),  # doctest: +SKIP
-        ...            method_name="execute_complete")
+            def execute(self, context):
+                self.defer(trigger=TimeDeltaTrigger(timedelta(minutes=5)),
+                           method_name="execute_complete")
+
+            def execute_complete(self, context, event=None):
+                return event
         """
         raise TaskDeferred(trigger=trigger, method_name=method_name, kwargs=kwargs, timeout=timeout)
 

@@ -4,8 +4,9 @@ Subclasses implement ``poke(context)`` returning ``bool`` or :class:`PokeReturnV
 ``timeout`` counts from the first poke; when it passes the sensor fails without retry, or
 is skipped with ``soft_fail=True``. ``exponential_backoff`` grows the wait between pokes
 with Airflow's formula (see :meth:`BaseSensorOperator.next_poke_interval`), capped by
-``max_wait``. In ``reschedule`` mode the task gives its worker slot back between pokes;
-where there is no scheduler (``dags test``) it waits in process.
+``max_wait``. In ``reschedule`` mode the task gives its worker slot back between pokes
+(state ``up_for_reschedule``) and pokes again in a new run of the same try; ``dags test``
+waits in process between them.
 
 A poke that raises fails the task, as in Airflow, except: ``silent_fail`` logs the error and
 pokes again (not for failing, timing out or skipping on purpose); ``never_fail`` skips
@@ -17,12 +18,13 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tradewind.exceptions import (
     DagDefinitionError,
     TradewindFailException,
+    TradewindRescheduleException,
     TradewindSensorTimeout,
     TradewindSkipException,
     TradewindTaskTimeout,
@@ -146,6 +148,8 @@ class BaseSensorOperator(BaseOperator):
             raise
 
     def execute(self, context: Any) -> Any:
+        if self.mode == "reschedule":
+            return self._poke_and_reschedule(context)
         started = time.monotonic()
         pokes = 0
         while True:
@@ -167,6 +171,33 @@ class BaseSensorOperator(BaseOperator):
             )
             self.log.info("Condition not met; poking again in %.3g s", wait)
             _sleep(wait)
+
+    def _poke_and_reschedule(self, context: Any) -> Any:
+        """One poke; if the condition does not hold yet, give the worker slot back until
+        the next poke (:class:`TradewindRescheduleException`). The timeout counts from the
+        first poke of this try, whose time the orchestrator keeps."""
+        now = datetime.now(UTC)
+        ti = context.get("ti") if hasattr(context, "get") else None
+        first = ti.get_first_reschedule_date(context) if ti is not None else None
+        started = first or now
+        pokes = int(context.get("task_reschedule_count", 0)) + 1 if hasattr(context, "get") else 1
+        result = self._poke_once(context)
+        if result:
+            self.log.info("Success criteria met. Exiting.")
+            return result.xcom_value if isinstance(result, PokeReturnValue) else None
+        elapsed = (datetime.now(UTC) - started).total_seconds()
+        if elapsed > self.timeout:
+            message = f"Sensor has timed out; run duration of {elapsed:.3f} seconds exceeds "
+            message += f"the specified timeout of {self.timeout:g}."
+            if self.soft_fail:
+                raise TradewindSkipException(message)
+            raise TradewindSensorTimeout(message)
+        wait = min(
+            self.next_poke_interval(pokes, elapsed, started.isoformat()),
+            max(0.0, self.timeout - elapsed),
+        )
+        self.log.info("Condition not met; rescheduling for %.3g s from now", wait)
+        raise TradewindRescheduleException(datetime.now(UTC) + timedelta(seconds=wait))
 
 
 def _sleep(seconds: float) -> None:

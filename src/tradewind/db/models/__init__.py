@@ -11,6 +11,7 @@ from tradewind.db.models.jobs import ImportError_, Job, Log
 from tradewind.db.models.pool import Pool
 from tradewind.db.models.secrets import Connection, Variable
 from tradewind.db.models.taskinstance import TaskInstance, TaskInstanceHistory, TaskMap
+from tradewind.db.models.trigger import TaskReschedule, Trigger
 from tradewind.db.models.xcom import XComRow
 
 __all__ = [
@@ -30,6 +31,8 @@ __all__ = [
     "TaskInstance",
     "TaskInstanceHistory",
     "TaskMap",
+    "TaskReschedule",
+    "Trigger",
     "Variable",
     "XComRow",
 ]

@@ -59,6 +59,12 @@ class _TaskInstanceColumns:
     task_display_name: Mapped[str | None] = mapped_column(String(2000))
     note: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: A deferred task's trigger, when it gives up waiting, and where it resumes (the
+    #: method, and its keyword arguments in the XCom codec's text).
+    trigger_id: Mapped[int | None] = mapped_column(Integer)
+    trigger_timeout: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    next_method: Mapped[str | None] = mapped_column(String(1000))
+    next_kwargs: Mapped[str | None] = mapped_column(Text)
 
 
 class TaskInstance(_TaskInstanceColumns, Base):
