@@ -25,16 +25,24 @@ from tradewind.states import TaskInstanceState
 TryFunction = Callable[..., TryOutcome]
 
 
-def run_waiting_in_process(run_try: TryFunction) -> TryOutcome:
-    """Run a try through its reschedules and deferrals; the outcome that ends it."""
+def run_waiting_in_process(
+    run_try: TryFunction,
+    *,
+    reschedules_here: bool = True,
+    first_reschedule_date: datetime | None = None,
+    reschedule_count: int = 0,
+) -> TryOutcome:
+    """Run a try through its deferrals and (with ``reschedules_here``) its reschedules;
+    the outcome that ends it. ``first_reschedule_date`` and ``reschedule_count`` say how
+    long a sensor's try has waited before this run of it."""
     resume: Resume | None = None
-    first_poke: datetime | None = None
-    reschedules = 0
+    first_poke = first_reschedule_date
+    reschedules = reschedule_count
     while True:
         outcome = run_try(
             resume=resume, first_reschedule_date=first_poke, reschedule_count=reschedules
         )
-        if outcome.state is TaskInstanceState.UP_FOR_RESCHEDULE:
+        if reschedules_here and outcome.state is TaskInstanceState.UP_FOR_RESCHEDULE:
             first_poke = first_poke or outcome.start_date
             reschedules += 1
             resume = None

@@ -136,6 +136,7 @@ def outcome_event(w: ExecuteTask, outcome: TryOutcome, pid: int, hostname: str) 
         rendered_map_index=outcome.rendered_map_index,
         pid=pid,
         hostname=hostname,
+        reschedule_date=outcome.reschedule_date,
     )
 
 
@@ -152,8 +153,9 @@ def _run_try(plan: TryPlan, sock: socket.socket) -> int:
     send_frame(sock, started)
     prefetched = {(x.task_id, x.map_index, x.key): bytes(x.value) for x in w.xcom_prefetch}
     client = PipeClient(sock, run=(w.dag_id, w.run_id), prefetched=prefetched)
-    # Until the scheduler records reschedules and the triggerer runs triggers, a sensor
-    # in reschedule mode and a deferred task wait here, in their worker slot.
+    # A sensor's reschedule goes back to the scheduler, which runs it again in the same try
+    # (this workload's reschedule fields say how long it has waited). Until the triggerer
+    # runs triggers, a deferred task waits here, in its worker slot.
     outcome = run_waiting_in_process(
         functools.partial(
             run_task_try,
@@ -166,7 +168,10 @@ def _run_try(plan: TryPlan, sock: socket.socket) -> int:
             mapped_upstreams=plan.mapped_ids,
             max_tries=w.max_tries,
             clear_xcom=not w.xcom_cleared,
-        )
+        ),
+        reschedules_here=False,
+        first_reschedule_date=w.first_reschedule_date,
+        reschedule_count=w.reschedule_count,
     )
     sys.stdout.flush()
     sys.stderr.flush()

@@ -88,6 +88,11 @@ class PrefetchedXCom(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     value: msgspec.Raw
 
 
+#: ``task_instance.next_method`` of a sensor whose next poke is due: it runs ``execute``
+#: again in the same try (queueing keeps the try number when ``next_method`` is set).
+RESCHEDULE_METHOD = "__reschedule__"
+
+
 class ExecuteTask(Message, frozen=True, kw_only=True, tag="ExecuteTask"):
     """Run one try of one task instance."""
 
@@ -117,6 +122,10 @@ class ExecuteTask(Message, frozen=True, kw_only=True, tag="ExecuteTask"):
     xcom_cleared: bool = False
     #: XCom values read for the try by the scheduler (see :class:`PrefetchedXCom`).
     xcom_prefetch: list[PrefetchedXCom] = msgspec.field(default_factory=list)
+    #: A sensor poking again in reschedule mode: when this try first poked, and how many
+    #: times it was rescheduled so far.
+    first_reschedule_date: AwareDatetime | None = None
+    reschedule_count: int = 0
 
     @property
     def key(self) -> tuple[str, int]:
@@ -184,6 +193,8 @@ class TaskOutcomeEvent(Message, frozen=True, kw_only=True, tag="TaskOutcome"):
     pid: int | None = None
     hostname: str | None = None
     crashed: bool = False
+    #: When a sensor in reschedule mode pokes again (state ``up_for_reschedule``).
+    reschedule_date: AwareDatetime | None = None
 
     def __post_init__(self) -> None:
         _check_aware(
@@ -191,6 +202,7 @@ class TaskOutcomeEvent(Message, frozen=True, kw_only=True, tag="TaskOutcome"):
             start_date=self.start_date,
             end_date=self.end_date,
             next_retry_at=self.next_retry_at,
+            reschedule_date=self.reschedule_date,
         )
 
     @classmethod

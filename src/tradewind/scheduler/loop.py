@@ -120,6 +120,8 @@ class _Outcome:
     #: The try's process and host (from its started event when that came in the same batch).
     pid: int | None = None
     hostname: str | None = None
+    #: A sensor's next poke (``up_for_reschedule``).
+    reschedule_date: datetime | None = None
 
 
 def event_key(event: Event) -> tuple[str, int]:
@@ -567,6 +569,7 @@ class Scheduler(RunCreation, QueuePass):
             xcom_lengths=dict(event.xcom_lengths),
             skip_downstream=list(event.skip_downstream),
             try_number=event.try_number,
+            reschedule_date=event.reschedule_date,
         )
 
     def _schedule_running_runs(

@@ -17,10 +17,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tradewind.db.models import DagRun, Pool
+from tradewind.db.queries import reschedules
 from tradewind.db.queries import taskinstances as ti_queries
 from tradewind.db.queries import xcom as xcom_queries
 from tradewind.executors.base import Executor
-from tradewind.executors.workload import ExecuteTask, PrefetchedXCom, RunData
+from tradewind.executors.workload import (
+    RESCHEDULE_METHOD,
+    ExecuteTask,
+    PrefetchedXCom,
+    RunData,
+)
 from tradewind.scheduler.queueing import ActiveCounts, Candidate, PoolSlots, select_for_queueing
 from tradewind.scheduler.run_sync import RunSnapshot
 from tradewind.serialization.serialized_dag import SerializedDAG
@@ -115,6 +121,11 @@ class QueuePass:
         taken = {row.id for row in chosen}
         self._page = [row for row in first if row.id not in taken] if number == 0 else None
         workloads: list[ExecuteTask] = []
+        # A sensor's next poke carries when its try first poked and how often it waited.
+        pokes = reschedules.first_and_count(
+            session,
+            [(row.id, row.try_number) for row in chosen if row.next_method == RESCHEDULE_METHOD],
+        )
         moved = ti_queries.mark_queued_many(
             session, [(row.id, row.try_number) for row in chosen], job_id=self.job_id
         )
@@ -130,7 +141,13 @@ class QueuePass:
             run = self._run_data.get(key) or self._read_run_data(session, key, row.run_pk)
             if run is not None:
                 prefetch = self._prefetch(session, row)
-                workloads.append(self._workload(row, run, try_number, prefetch))
+                workload = self._workload(row, run, try_number, prefetch)
+                if row.id in pokes:
+                    first_poke, count = pokes[row.id]
+                    workload = msgspec.structs.replace(
+                        workload, first_reschedule_date=first_poke, reschedule_count=count
+                    )
+                workloads.append(workload)
         # What earlier tries pushed goes in this transaction, in one statement, instead of
         # a request from every try as it starts.
         self._xcom_deleted += xcom_queries.clear_tries(

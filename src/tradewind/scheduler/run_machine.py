@@ -29,6 +29,10 @@ from tradewind.sdk.map_indexes import expansion_dependencies, in_mapped_group, i
 from tradewind.states import FAILED_STATES, FINISHED_STATES, DagRunState
 from tradewind.states import TaskInstanceState as TI
 
+#: States a task instance leaves for ``scheduled`` at its ``next_retry_at``: a retry, or
+#: a sensor's next poke.
+_WAITING_TO_RUN = (TI.UP_FOR_RETRY, TI.UP_FOR_RESCHEDULE)
+
 
 @dataclass
 class TaskInstanceRecord:
@@ -44,6 +48,9 @@ class TaskInstanceRecord:
     error: str | None = None
     rendered_map_index: str | None = None
     log: list[str] = field(default_factory=list)
+    #: Set while the instance waits to poke again (``up_for_reschedule``) and until the
+    #: rescheduled run of its try ends: it runs again with the same try number.
+    reschedule_date: datetime | None = None
 
     @property
     def key(self) -> str:
@@ -194,14 +201,14 @@ class RunMachine(MappedGroupRules):
         self.touched: list[TaskInstanceRecord] = []
         #: Instances that went ``up_for_retry`` (some may have moved on since).
         self._retrying = [
-            r for recs in self.records.values() for r in recs if r.state is TI.UP_FOR_RETRY
+            r for recs in self.records.values() for r in recs if r.state in _WAITING_TO_RUN
         ]
 
     # -- bookkeeping -------------------------------------------------------------------
     def _set(self, rec: TaskInstanceRecord, state: TI) -> None:
         rec.state = state
         self.touched.append(rec)
-        if state is TI.UP_FOR_RETRY:
+        if state in _WAITING_TO_RUN:
             self._retrying.append(rec)
         self.dirty |= self.wakes[rec.task_id]
         if self.on_state:
@@ -237,7 +244,7 @@ class RunMachine(MappedGroupRules):
                 out.extend(self._evaluate(self.dag.task_dict[tid]))
         waiting = []
         for rec in self._retrying:
-            if rec.state is not TI.UP_FOR_RETRY:
+            if rec.state not in _WAITING_TO_RUN:
                 continue
             if rec.next_retry_at and rec.next_retry_at <= now:
                 rec.state = TI.SCHEDULED
@@ -339,7 +346,9 @@ class RunMachine(MappedGroupRules):
         rec.start_date = rec.start_date or outcome.start_date
         rec.end_date = outcome.end_date
         rec.error = outcome.error
-        rec.next_retry_at = outcome.next_retry_at
+        rec.reschedule_date = getattr(outcome, "reschedule_date", None)
+        rescheduled = outcome.state is TI.UP_FOR_RESCHEDULE
+        rec.next_retry_at = rec.reschedule_date if rescheduled else outcome.next_retry_at
         rec.rendered_map_index = outcome.rendered_map_index
         for key in outcome.pushed_keys:
             self.pushed[(rec.task_id, key)] = self.pushed.get((rec.task_id, key), 0) + 1
@@ -392,11 +401,11 @@ class RunMachine(MappedGroupRules):
     def skip_unfinished(self) -> None:
         for recs in self.records.values():
             for rec in recs:
-                if rec.state in (None, TI.SCHEDULED, TI.UP_FOR_RETRY):
+                if rec.state in (None, TI.SCHEDULED, *_WAITING_TO_RUN):
                     self._set(rec, TI.SKIPPED)
 
     def next_retry(self) -> datetime | None:
-        times = [r.next_retry_at for r in self._retrying if r.state is TI.UP_FOR_RETRY]
+        times = [r.next_retry_at for r in self._retrying if r.state in _WAITING_TO_RUN]
         return min((t for t in times if t), default=None)
 
     def final_state(self) -> DagRunState:

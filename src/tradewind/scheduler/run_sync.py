@@ -25,10 +25,11 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from tradewind.db.models import BackfillDagRun, DagRun, TaskInstance, TaskMap
+from tradewind.db.models import BackfillDagRun, DagRun, TaskInstance, TaskMap, TaskReschedule
 from tradewind.db.queries import taskinstances as ti_queries
 from tradewind.db.queries import xcom as xcom_queries
 from tradewind.db.types import new_uuid7
+from tradewind.executors.workload import RESCHEDULE_METHOD
 from tradewind.scheduler.past_deps import PastRuns, PreviousRun, depends_on_past, needed_task_ids
 from tradewind.scheduler.run_machine import RunMachine, TaskInstanceRecord, TryResult, plan_for
 from tradewind.states import FINISHED_STATES, DagRunState
@@ -118,6 +119,8 @@ class RunSnapshot:
                     end_date=end,
                     next_retry_at=retry_at,
                     rendered_map_index=rendered,
+                    # Waiting to poke again: it runs again in the same try.
+                    reschedule_date=retry_at if state == TI.UP_FOR_RESCHEDULE.value else None,
                 )
             )
         for recs in records.values():
@@ -340,6 +343,7 @@ def _write_changes(
     changed, consistent = 0, True
     new_rows: list[dict[str, Any]] = []
     batch: list[ti_queries.Move] = []
+    reschedules: list[dict[str, Any]] = []
     expanded = {r.task_id for r in changes if r.map_index >= 0 and (r.task_id, -1) in snap.ids}
     for tid in sorted(expanded):
         # A mapped task expanded: its unexpanded row becomes map index 0 (as in Airflow),
@@ -371,10 +375,14 @@ def _write_changes(
         segments: list[list[TI]] = [[]]
         if key in ran and old_state is TI.QUEUED:
             segments[-1].append(TI.RUNNING)
-        if key in ran and rec.state is TI.SCHEDULED:
+        if key in ran and rec.state is TI.SCHEDULED and rec.reschedule_date is not None:
+            segments[-1].append(TI.UP_FOR_RESCHEDULE)  # its next poke is due already
+        elif key in ran and rec.state is TI.SCHEDULED:
             segments[-1].append(TI.UP_FOR_RETRY)
             segments.append([])
         segments[-1].append(rec.state)
+        if key in ran and TI.UP_FOR_RESCHEDULE in segments[-1]:
+            reschedules.append(_reschedule_row(ti_id, try_number, rec, now))
         if len(segments) == 1 and rec.state is not TI.UP_FOR_RETRY:
             # The common case, written with the others of its shape in one statement below
             # (a try going up_for_retry is archived after its own write, so not batched).
@@ -420,7 +428,24 @@ def _write_changes(
             consistent = False
     if new_rows:
         session.execute(insert(TaskInstance.__table__), new_rows)  # type: ignore[arg-type]
+    if reschedules and consistent:
+        session.execute(insert(TaskReschedule.__table__), reschedules)  # type: ignore[arg-type]
     return changed, consistent
+
+
+def _reschedule_row(
+    ti_id: str, try_number: int, rec: TaskInstanceRecord, now: datetime
+) -> dict[str, Any]:
+    """The ``task_reschedule`` row of a poke that ended ``up_for_reschedule``."""
+    start, end = rec.start_date or now, rec.end_date or now
+    return {
+        "ti_id": ti_id,
+        "try_number": try_number,
+        "start_date": start,
+        "end_date": end,
+        "duration": (end - start).total_seconds(),
+        "reschedule_date": rec.reschedule_date or now,
+    }
 
 
 def _running_values(rec: TaskInstanceRecord, outcome: TryResult) -> dict[str, Any]:
@@ -438,13 +463,19 @@ def _values_for(step: TI, rec: TaskInstanceRecord, now: datetime) -> dict[str, A
     values: dict[str, Any] = {}
     if step is TI.SCHEDULED:
         values["scheduled_dttm"] = now
-    if step in FINISHED_STATES or step is TI.UP_FOR_RETRY:
+        if rec.reschedule_date is not None:
+            # The next poke of the same try: queueing keeps its try number.
+            values["next_method"] = RESCHEDULE_METHOD
+    if step in FINISHED_STATES or step in (TI.UP_FOR_RETRY, TI.UP_FOR_RESCHEDULE):
         end = rec.end_date or now
         values["end_date"] = end
         if rec.start_date is not None:
             values["start_date"] = rec.start_date
             values["duration"] = (end - rec.start_date).total_seconds()
-    if step is TI.UP_FOR_RETRY:
+        # The try ended: nothing is left to resume.
+        values["next_method"] = None
+        values["next_kwargs"] = None
+    if step in (TI.UP_FOR_RETRY, TI.UP_FOR_RESCHEDULE):
         values["next_retry_at"] = rec.next_retry_at
     if rec.rendered_map_index is not None and step is not TI.SCHEDULED:
         values["rendered_map_index"] = rec.rendered_map_index

@@ -54,6 +54,11 @@ def clear_task_instances(
                 state=None,
                 end_date=None,
                 next_retry_at=None,
+                # A cleared instance starts a new try from the start: nothing to resume.
+                next_method=None,
+                next_kwargs=None,
+                trigger_id=None,
+                trigger_timeout=None,
                 updated_at=now,
                 max_tries=ti.try_number + retries[ti.task_id]
                 if retries and ti.task_id in retries

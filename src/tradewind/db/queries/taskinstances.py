@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Update,
     bindparam,
+    case,
     func,
     insert,
     or_,
@@ -180,7 +181,8 @@ def mark_queued_many(
 ) -> dict[str, int]:
     """:func:`mark_queued` for many task instances in one statement: ``tries`` are
     ``(ti_id, try_number)`` as read; returns the new try number of each that moved (one
-    still ``scheduled`` at that try number)."""
+    still ``scheduled`` at that try number): one more, unless the instance continues its
+    try (``next_method`` set: a resumed deferral or a sensor's next poke)."""
     if not tries:
         return {}
     check_transition(TaskInstanceState.SCHEDULED, TaskInstanceState.QUEUED)
@@ -193,7 +195,8 @@ def mark_queued_many(
         )
         .values(
             state=TaskInstanceState.QUEUED.value,
-            try_number=c.try_number + 1,
+            # A try resumed after a deferral, or a sensor's next poke, keeps its number.
+            try_number=case((c.next_method.is_(None), c.try_number + 1), else_=c.try_number),
             queued_dttm=now,
             queued_by_job_id=job_id,
             start_date=None,
@@ -232,6 +235,8 @@ def _candidates_statement(limit: int, offset: int) -> Select[Any]:
             ti.pool,
             ti.pool_slots,
             ti.queue,
+            ti.next_method,
+            ti.next_kwargs,
             DagRun.id.label("run_pk"),
             DagRun.run_after,
             DagRun.dag_version_id,
