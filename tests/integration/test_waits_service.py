@@ -1,25 +1,28 @@
 """Sensors in reschedule mode and deferred tasks in the service: a reschedule gives the
 worker slot back and pokes again in the same try (recorded in ``task_reschedule``); a
-deferred task waits in its task process until the triggerer lands."""
+deferred task leaves its worker, waits in the triggerer, and resumes in the same try."""
 
 from __future__ import annotations
 
 import textwrap
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dbdriver import trigger_manual_run
 from tradewind.db import migrate
-from tradewind.db.models import TaskReschedule
+from tradewind.db.models import TaskReschedule, Trigger
 from tradewind.db.queries import dagruns
 from tradewind.db.session import get_engine
 from tradewind.scheduler.loop import Scheduler
+from tradewind.triggerer.service import TriggererService
 
 DAG_FILE = """
 from datetime import timedelta
@@ -129,6 +132,10 @@ def run_in_service(
     executor = LocalExecutor(services, workers=workers)
     scheduler = Scheduler(engine, executor, dags_folder=str(folder))
     scheduler.start()
+    stop_triggerer = threading.Event()
+    triggerer = TriggererService(engine)
+    thread = threading.Thread(target=triggerer.run, args=(stop_triggerer,), daemon=True)
+    thread.start()
     run_id = trigger_manual_run(engine, dag_id)
     deadline = datetime.now(UTC) + timedelta(seconds=30)
     state = "running"
@@ -145,7 +152,153 @@ def run_in_service(
                 for t in dagruns.task_instances_of(session, dag_id, run_id)
             }
     finally:
+        stop_triggerer.set()
+        thread.join(10)
         executor.terminate()
         scheduler._close_connection()
         services.close_connection()
     return state, tis
+
+
+FAILURES_DAG = """
+from datetime import UTC, datetime, timedelta
+from tradewind.sdk import BaseOperator, dag
+from tradewind.triggers.callable import CallableTrigger
+from tradewind.triggers.temporal import DateTimeTrigger
+
+
+class Defer(BaseOperator):
+    def __init__(self, trigger_kind, **kwargs):
+        super().__init__(**kwargs)
+        self.trigger_kind = trigger_kind
+
+    def execute(self, context):
+        if self.trigger_kind == "raises":
+            trigger = CallableTrigger("json.loads", {"s": "not json"}, poke_interval=0.01)
+            self.defer(trigger=trigger, method_name="done")
+        far = datetime.now(UTC) + timedelta(days=1)
+        self.defer(
+            trigger=DateTimeTrigger(far), method_name="done", timeout=timedelta(seconds=0.3)
+        )
+
+    def done(self, context, event=None):
+        return event
+
+
+@dag(schedule=None)
+def waits_failures():
+    Defer(task_id="raises", trigger_kind="raises")
+    Defer(task_id="times_out", trigger_kind="times_out")
+
+waits_failures()
+"""
+
+
+def test_a_trigger_that_raises_or_times_out_fails_its_task_with_the_reason(
+    engine: Engine, tmp_path: Path
+) -> None:
+    from tradewind.task_logs.paths import logs_folder
+
+    state, tis = run_in_service(engine, tmp_path, FAILURES_DAG, "waits_failures", workers=2)
+    assert state == "failed"
+    assert {k: (t.state, t.try_number) for k, t in tis.items()} == {
+        "raises": ("failed", 1),
+        "times_out": ("failed", 1),
+    }
+    logs = {
+        task: "\n".join(p.read_text() for p in logs_folder().rglob(f"task_id={task}/*.log"))
+        for task in tis
+    }
+    assert "Trigger failure" in logs["raises"] and "JSONDecodeError" in logs["raises"]
+    assert "Trigger/execution timeout" in logs["times_out"]
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Trigger)) == 0
+
+
+MANY_DAG = """
+from datetime import timedelta
+from tradewind.sdk import BaseOperator, dag, task
+from tradewind.triggers.temporal import TimeDeltaTrigger
+
+
+class Wait(BaseOperator):
+    def __init__(self, seconds, **kwargs):
+        super().__init__(**kwargs)
+        self.seconds = seconds
+
+    def execute(self, context):
+        self.defer(trigger=TimeDeltaTrigger(timedelta(seconds=self.seconds)), method_name="done")
+
+    def done(self, context, event=None):
+        return self.seconds
+
+
+@dag(schedule=None, max_active_tasks=64)
+def waits_many():
+    for i in range(20):
+        Wait(task_id=f"wait_{i}", seconds=1.0)
+
+waits_many()
+"""
+
+
+def test_two_triggerers_share_the_triggers_and_a_stopped_one_hands_them_over(
+    engine: Engine, tmp_path: Path
+) -> None:
+    from tradewind.dag_processing.manager import DagProcessor
+    from tradewind.executors.local import LocalExecutor
+    from tradewind.scheduler.worker_services import DatabaseWorkerServices
+
+    (tmp_path / "dag_file.py").write_text(textwrap.dedent(MANY_DAG))
+    DagProcessor(tmp_path, sessionmaker(bind=engine), paused_by_default=False).process_once()
+    services = DatabaseWorkerServices(engine)
+    executor = LocalExecutor(services, workers=2)
+    scheduler = Scheduler(engine, executor, dags_folder=str(tmp_path))
+    scheduler.start()
+    first, second = TriggererService(engine, capacity=12), TriggererService(engine, capacity=12)
+    first.start()
+    second.start()
+    run_id = trigger_manual_run(engine, "waits_many")
+    try:
+        deadline = time.monotonic() + 30
+        deferred = 0
+        while deferred < 20 and time.monotonic() < deadline:
+            scheduler.run_once()
+            deferred = _count_in(engine, "waits_many", "deferred")
+        first.run_once()
+        second.run_once()
+        # Neither can run all twenty: each took its share, none twice.
+        assert 8 <= len(first.runner.running_ids()) <= 12
+        assert len(first.runner.running_ids()) + len(second.runner.running_ids()) == 20
+        assert not first.runner.running_ids() & second.runner.running_ids()
+        first.stop()  # gives its triggers back: the other takes what it has room for
+        second.capacity = 20
+        state = "running"
+        while state not in ("success", "failed") and time.monotonic() < deadline:
+            second.run_once()
+            scheduler.run_once()
+            with Session(engine) as session:
+                run = dagruns.get_run(session, "waits_many", run_id)
+                state = str(run.state) if run else "missing"
+            time.sleep(0.02)
+    finally:
+        second.stop()
+        executor.terminate()
+        scheduler._close_connection()
+        services.close_connection()
+    assert state == "success"
+    assert _count_in(engine, "waits_many", "success") == 20
+
+
+def _count_in(engine: Engine, dag_id: str, state: str) -> int:
+    from tradewind.db.models import TaskInstance
+
+    with Session(engine) as session:
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(TaskInstance)
+                .where(TaskInstance.dag_id == dag_id, TaskInstance.state == state)
+            )
+            or 0
+        )

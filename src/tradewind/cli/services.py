@@ -1,8 +1,10 @@
-"""``tradewind scheduler`` and ``tradewind standalone``: the long-running service commands.
+"""``tradewind scheduler``, ``triggerer`` and ``standalone``: the long-running service
+commands.
 
 ``standalone`` is the embedded default on one machine: it makes ``$TRADEWIND_HOME`` (SQLite,
 a Fernet key, logs), migrates the database, runs the DAG processor in a child process and the
-scheduler with the local executor in this one, until Ctrl-C or SIGTERM.
+scheduler with the local executor and a triggerer (in a thread) in this one, until Ctrl-C or
+SIGTERM.
 """
 
 from __future__ import annotations
@@ -26,12 +28,24 @@ def add_parsers(groups: Any, dags_folder_arg: Any) -> None:
     sched.add_argument("--workers", type=int, help="local executor workers (default: config)")
     sched.set_defaults(handler="tradewind.cli.services:scheduler")
 
+    triggerer = groups.add_parser(
+        "triggerer",
+        help="run the triggers deferred tasks wait for, until interrupted",
+        description="Claim triggers of deferred tasks (up to triggerer.capacity), run them on "
+        "one asyncio loop, and send each task back to the scheduler when its trigger fires, "
+        "until Ctrl-C or SIGTERM. Several triggerers share the triggers.",
+    )
+    triggerer.add_argument(
+        "--capacity", type=int, help="most triggers to run at once (default: triggerer.capacity)"
+    )
+    triggerer.set_defaults(handler="tradewind.cli.services:triggerer")
+
     standalone = groups.add_parser(
         "standalone",
         help="run everything on this machine: database, DAG processor, scheduler, workers",
         description="Set up $TRADEWIND_HOME on first start (SQLite database, Fernet key, logs), "
-        "migrate the database, then run the DAG processor and the scheduler with local "
-        "workers until Ctrl-C or SIGTERM.",
+        "migrate the database, then run the DAG processor, the scheduler with local "
+        "workers and a triggerer until Ctrl-C or SIGTERM.",
     )
     dags_folder_arg(standalone)
     standalone.add_argument("--workers", type=int, help="local executor workers (default: config)")
@@ -104,6 +118,33 @@ def scheduler(args: argparse.Namespace) -> int:
         raise
 
 
+def triggerer(args: argparse.Namespace) -> int:
+    from tradewind.cli.common import CommandError, report
+    from tradewind.triggerer.service import TriggererService
+
+    try:
+        engine = _check_schema()
+    except CommandError as err:
+        return report(err)
+    stop = threading.Event()
+    service = TriggererService(engine, capacity=args.capacity)
+    _stop_on_signals(stop, service.wake)
+    service.run(stop)
+    return 0
+
+
+def _start_triggerer(engine: Any) -> tuple[threading.Event, threading.Thread]:
+    """A triggerer in a thread of this process (``standalone``): it shares the
+    interpreter, so it costs little memory; its triggers run on their own event loop."""
+    from tradewind.triggerer.service import TriggererService
+
+    stop = threading.Event()
+    service = TriggererService(engine)
+    thread = threading.Thread(target=service.run, args=(stop,), name="triggerer", daemon=True)
+    thread.start()
+    return stop, thread
+
+
 def standalone(args: argparse.Namespace) -> int:
     import subprocess
 
@@ -140,9 +181,12 @@ def standalone(args: argparse.Namespace) -> int:
     processor = subprocess.Popen(
         [sys.executable, "-m", "tradewind.cli.main", "dag-processor", "--dags-folder", str(folder)]
     )
+    stop_triggerer, triggerer_thread = _start_triggerer(engine)
     try:
         return _run_scheduler(engine, folder, args.workers)
     finally:
+        stop_triggerer.set()
+        triggerer_thread.join(timeout=10)
         processor.terminate()
         try:
             processor.wait(timeout=10)

@@ -23,17 +23,22 @@ import signal
 import socket
 import sys
 import traceback
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from tradewind.execution.comms import send_frame
-from tradewind.execution.in_process_waits import run_waiting_in_process
-from tradewind.execution.runner import TryOutcome, run_task_try
+from tradewind.execution.runner import Resume, TryOutcome, run_task_try
 from tradewind.execution.runtime import DagRunInfo
 from tradewind.execution.task_log import format_line
 from tradewind.execution.worker_client import PipeClient
-from tradewind.executors.workload import ExecuteTask, TaskOutcomeEvent, TaskStartedEvent
+from tradewind.executors.workload import (
+    RESCHEDULE_METHOD,
+    DeferralInfo,
+    ExecuteTask,
+    TaskOutcomeEvent,
+    TaskStartedEvent,
+)
 from tradewind.task_logs.writer import TryLogWriter
 
 if TYPE_CHECKING:
@@ -116,6 +121,16 @@ def dag_run_info(w: ExecuteTask) -> DagRunInfo:
     )
 
 
+def resume_of(w: ExecuteTask) -> Resume | None:
+    """How the workload's try continues a deferred one (``None``: from the start)."""
+    if w.next_method is None or w.next_method == RESCHEDULE_METHOD:
+        return None
+    from tradewind.serialization import codec
+
+    kwargs = codec.decode(w.next_kwargs) if w.next_kwargs else {}
+    return Resume(w.next_method, dict(kwargs or {}))
+
+
 def outcome_event(w: ExecuteTask, outcome: TryOutcome, pid: int, hostname: str) -> TaskOutcomeEvent:
     """The event reporting how the runner ended a try."""
     return TaskOutcomeEvent(
@@ -137,6 +152,7 @@ def outcome_event(w: ExecuteTask, outcome: TryOutcome, pid: int, hostname: str) 
         pid=pid,
         hostname=hostname,
         reschedule_date=outcome.reschedule_date,
+        deferral=None if outcome.deferral is None else DeferralInfo(**asdict(outcome.deferral)),
     )
 
 
@@ -153,23 +169,20 @@ def _run_try(plan: TryPlan, sock: socket.socket) -> int:
     send_frame(sock, started)
     prefetched = {(x.task_id, x.map_index, x.key): bytes(x.value) for x in w.xcom_prefetch}
     client = PipeClient(sock, run=(w.dag_id, w.run_id), prefetched=prefetched)
-    # A sensor's reschedule goes back to the scheduler, which runs it again in the same try
-    # (this workload's reschedule fields say how long it has waited). Until the triggerer
-    # runs triggers, a deferred task waits here, in its worker slot.
-    outcome = run_waiting_in_process(
-        functools.partial(
-            run_task_try,
-            plan.task,
-            dag_run_info(w),
-            client=client,
-            map_index=w.map_index,
-            try_number=w.try_number,
-            log_sink=plan.log.write_line,
-            mapped_upstreams=plan.mapped_ids,
-            max_tries=w.max_tries,
-            clear_xcom=not w.xcom_cleared,
-        ),
-        reschedules_here=False,
+    # A sensor's reschedule and a deferral go back to the scheduler (the triggerer runs the
+    # trigger); this workload says how long a sensor has waited, or where a deferred try
+    # resumes.
+    outcome = run_task_try(
+        plan.task,
+        dag_run_info(w),
+        client=client,
+        map_index=w.map_index,
+        try_number=w.try_number,
+        log_sink=plan.log.write_line,
+        mapped_upstreams=plan.mapped_ids,
+        max_tries=w.max_tries,
+        clear_xcom=not w.xcom_cleared,
+        resume=resume_of(w),
         first_reschedule_date=w.first_reschedule_date,
         reschedule_count=w.reschedule_count,
     )

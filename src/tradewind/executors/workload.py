@@ -88,6 +88,18 @@ class PrefetchedXCom(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     value: msgspec.Raw
 
 
+class DeferralInfo(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A deferred try's trigger (class path, keyword arguments in the XCom codec's text),
+    where it resumes (``next_method`` with ``next_kwargs``, codec text) and when it gives
+    up waiting (``timeout_at``)."""
+
+    trigger_classpath: str
+    trigger_kwargs: str
+    next_method: str
+    next_kwargs: str
+    timeout_at: AwareDatetime | None = None
+
+
 #: ``task_instance.next_method`` of a sensor whose next poke is due: it runs ``execute``
 #: again in the same try (queueing keeps the try number when ``next_method`` is set).
 RESCHEDULE_METHOD = "__reschedule__"
@@ -126,6 +138,10 @@ class ExecuteTask(Message, frozen=True, kw_only=True, tag="ExecuteTask"):
     #: times it was rescheduled so far.
     first_reschedule_date: AwareDatetime | None = None
     reschedule_count: int = 0
+    #: A deferred try resuming: the method to call and its keyword arguments (codec text,
+    #: with the trigger's event under ``event``).
+    next_method: str | None = None
+    next_kwargs: str | None = None
 
     @property
     def key(self) -> tuple[str, int]:
@@ -195,6 +211,8 @@ class TaskOutcomeEvent(Message, frozen=True, kw_only=True, tag="TaskOutcome"):
     crashed: bool = False
     #: When a sensor in reschedule mode pokes again (state ``up_for_reschedule``).
     reschedule_date: AwareDatetime | None = None
+    #: What a deferred try waits for (state ``deferred``).
+    deferral: DeferralInfo | None = None
 
     def __post_init__(self) -> None:
         _check_aware(

@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 from tradewind.db.dialects import for_update_skip_locked
 from tradewind.db.models import DagRun, Job
 from tradewind.db.models import TaskInstance as TIRow
-from tradewind.db.queries import dagruns
+from tradewind.db.queries import dagruns, triggers
 from tradewind.db.queries import taskinstances as ti_queries
 from tradewind.db.queries.backfills import mark_completed
 from tradewind.db.queries.dags import SerializedDagCache
@@ -122,6 +122,8 @@ class _Outcome:
     hostname: str | None = None
     #: A sensor's next poke (``up_for_reschedule``).
     reschedule_date: datetime | None = None
+    #: What a deferred try waits for (``deferred``).
+    deferral: Any = None
 
 
 def event_key(event: Event) -> tuple[str, int]:
@@ -297,6 +299,9 @@ class Scheduler(RunCreation, QueuePass):
             self._leases_renewed_at = clock
         if sweep or self._run_ended:
             mark_completed(session, now)
+        if sweep:
+            # Deferrals past their timeout go back to be failed by a worker (Airflow's rule).
+            self._dirty.update(triggers.fail_overdue(session, now))
 
     def stop(self, timeout: float | None = 30) -> None:
         """Let the executor finish what it runs (``timeout`` seconds at most), record how
@@ -570,6 +575,7 @@ class Scheduler(RunCreation, QueuePass):
             skip_downstream=list(event.skip_downstream),
             try_number=event.try_number,
             reschedule_date=event.reschedule_date,
+            deferral=event.deferral,
         )
 
     def _schedule_running_runs(

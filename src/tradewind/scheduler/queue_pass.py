@@ -152,7 +152,12 @@ class QueuePass:
         # a request from every try as it starts.
         self._xcom_deleted += xcom_queries.clear_tries(
             session.connection(),
-            [(w.dag_id, w.run_id, w.task_id, w.map_index) for w in workloads],
+            # A resumed deferral keeps what its try pushed before deferring.
+            [
+                (w.dag_id, w.run_id, w.task_id, w.map_index)
+                for w in workloads
+                if w.next_method is None or w.next_method == RESCHEDULE_METHOD
+            ],
             returning=self._xcom.purges,
         )
         return workloads
@@ -250,6 +255,8 @@ class QueuePass:
             priority_weight=row.priority_weight or 1,
             xcom_cleared=True,
             xcom_prefetch=prefetch,
+            next_method=row.next_method,
+            next_kwargs=row.next_kwargs,
         )
 
     def _slots_in_use(self, session: Session) -> tuple[dict[str, PoolSlots], ActiveCounts]:

@@ -51,6 +51,8 @@ class TaskInstanceRecord:
     #: Set while the instance waits to poke again (``up_for_reschedule``) and until the
     #: rescheduled run of its try ends: it runs again with the same try number.
     reschedule_date: datetime | None = None
+    #: What a try that deferred waits for (its outcome's deferral), until it is written.
+    deferral: Any = None
 
     @property
     def key(self) -> str:
@@ -347,6 +349,7 @@ class RunMachine(MappedGroupRules):
         rec.end_date = outcome.end_date
         rec.error = outcome.error
         rec.reschedule_date = getattr(outcome, "reschedule_date", None)
+        rec.deferral = getattr(outcome, "deferral", None)
         rescheduled = outcome.state is TI.UP_FOR_RESCHEDULE
         rec.next_retry_at = rec.reschedule_date if rescheduled else outcome.next_retry_at
         rec.rendered_map_index = outcome.rendered_map_index

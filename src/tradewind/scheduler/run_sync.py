@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from tradewind.db.models import BackfillDagRun, DagRun, TaskInstance, TaskMap, TaskReschedule
 from tradewind.db.queries import taskinstances as ti_queries
+from tradewind.db.queries import triggers
 from tradewind.db.queries import xcom as xcom_queries
 from tradewind.db.types import new_uuid7
 from tradewind.executors.workload import RESCHEDULE_METHOD
@@ -383,6 +384,9 @@ def _write_changes(
         segments[-1].append(rec.state)
         if key in ran and TI.UP_FOR_RESCHEDULE in segments[-1]:
             reschedules.append(_reschedule_row(ti_id, try_number, rec, now))
+        deferral_values: dict[str, Any] = {}
+        if key in ran and rec.state is TI.DEFERRED and rec.deferral is not None:
+            deferral_values = _deferral_values(session, rec.deferral, now)
         if len(segments) == 1 and rec.state is not TI.UP_FOR_RETRY:
             # The common case, written with the others of its shape in one statement below
             # (a try going up_for_retry is archived after its own write, so not batched).
@@ -391,6 +395,7 @@ def _write_changes(
             for step in steps:
                 columns.update(ran.get(key, {}) if step is TI.RUNNING else {})
                 columns.update(_values_for(step, rec, now))
+            columns.update(deferral_values)
             with_try = TI.RUNNING in (old_state, *steps[:-1])
             batch.append(
                 (ti_id, old_state, steps[-1], steps[:-1], try_number if with_try else None, columns)
@@ -431,6 +436,17 @@ def _write_changes(
     if reschedules and consistent:
         session.execute(insert(TaskReschedule.__table__), reschedules)  # type: ignore[arg-type]
     return changed, consistent
+
+
+def _deferral_values(session: Session, deferral: Any, now: datetime) -> dict[str, Any]:
+    """Create the trigger a deferred try waits for; what its task instance records."""
+    trigger_id = triggers.create(session, deferral.trigger_classpath, deferral.trigger_kwargs, now)
+    return {
+        "trigger_id": trigger_id,
+        "trigger_timeout": deferral.timeout_at,
+        "next_method": deferral.next_method,
+        "next_kwargs": deferral.next_kwargs,
+    }
 
 
 def _reschedule_row(
