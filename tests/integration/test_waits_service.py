@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dbdriver import trigger_manual_run
 from tradewind.db import migrate
-from tradewind.db.models import TaskReschedule, Trigger
+from tradewind.db.models import TaskInstance, TaskReschedule, Trigger
 from tradewind.db.queries import dagruns
 from tradewind.db.session import get_engine
 from tradewind.scheduler.loop import Scheduler
@@ -78,6 +78,19 @@ def test_a_reschedule_sensor_and_a_deferred_task_finish_in_the_service(
             select(TaskReschedule).where(TaskReschedule.ti_id == tis["sensor"].id)
         ).all()
     assert [p.try_number for p in pokes] == [1, 1]  # two reschedules, then the third poke
+    # Deleting the DAG leaves no reschedule record and no trigger behind.
+    from tradewind.db.queries.delete_dag import delete_dag
+    from tradewind.db.queries.triggers import create
+
+    with Session(engine) as session, session.begin():
+        waiting = session.get(TaskInstance, tis["deferred"].id)
+        assert waiting is not None
+        waiting.trigger_id = create(session, "x.Y", "{}", datetime.now(UTC))
+    with Session(engine) as session, session.begin():
+        delete_dag(session, "waits_service")
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(TaskReschedule)) == 0
+        assert session.scalar(select(func.count()).select_from(Trigger)) == 0
 
 
 SLOTS_DAG = """
@@ -291,8 +304,6 @@ def test_two_triggerers_share_the_triggers_and_a_stopped_one_hands_them_over(
 
 
 def _count_in(engine: Engine, dag_id: str, state: str) -> int:
-    from tradewind.db.models import TaskInstance
-
     with Session(engine) as session:
         return int(
             session.scalar(

@@ -24,6 +24,8 @@ from tradewind.db.models import (
     SerializedDagModel,
     TaskInstance,
     TaskInstanceHistory,
+    TaskReschedule,
+    Trigger,
     XComRow,
 )
 from tradewind.db.queries import xcom as xcom_queries
@@ -48,6 +50,7 @@ def delete_dag(session: Session, dag_id: str) -> dict[str, int]:
     dag = session.get(DagModel, dag_id)
     fileloc = dag.fileloc if dag is not None else None
     session.execute(delete(Log).where(Log.dag_id == dag_id))
+    _delete_waits(session, TaskInstance.dag_id == dag_id)
     # Children first, so databases without enforced cascades (or a lagging SQLite pragma)
     # still end with nothing left behind.
     for model in (XComRow, TaskInstanceHistory, TaskInstance, DagRun):
@@ -83,6 +86,7 @@ def delete_dag_run(
     of_run = (XComRow.dag_id == dag_id) & (XComRow.run_id == run_id)
     stored = xcom_queries.rows_where(session.connection(), of_run, prefix=xcom_prefix)
     counts: dict[str, int] = {}
+    _delete_waits(session, (TaskInstance.dag_id == dag_id) & (TaskInstance.run_id == run_id))
     for model, what in (
         (XComRow, "XCom values"),
         (TaskInstanceHistory, "past tries"),
@@ -94,3 +98,14 @@ def delete_dag_run(
         )
         counts[what] = int(result.rowcount)  # type: ignore[attr-defined]
     return counts, stored
+
+
+def _delete_waits(session: Session, of_instances: Any) -> None:
+    """The triggers and reschedule records of the task instances ``of_instances`` selects
+    (neither has the DAG's id to delete it by)."""
+    ids = select(TaskInstance.id).where(of_instances)
+    session.execute(delete(TaskReschedule).where(TaskReschedule.ti_id.in_(ids)))
+    waited_for = select(TaskInstance.trigger_id).where(
+        of_instances, TaskInstance.trigger_id.is_not(None)
+    )
+    session.execute(delete(Trigger).where(Trigger.id.in_(waited_for)))
