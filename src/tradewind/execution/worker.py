@@ -41,6 +41,10 @@ PRELOAD = (
     "tradewind.execution.macros",
     "tradewind.execution.worker_client",
     "tradewind.xcom.object_storage_xcom",
+    # What deferring and resuming a task use (a deferrable sensor's triggers too).
+    "tradewind.triggers.serialization",
+    "tradewind.triggers.temporal",
+    "tradewind.triggers.file",
     "tradewind.sdk",
     "tradewind.sdk.params",
     "tradewind.operators",

@@ -149,7 +149,7 @@ class RunSnapshot:
         """Note what the row of ``key`` holds now."""
         self._unstore(key)
         self.stored[key] = (state, try_number)
-        acc = self._fingerprint.setdefault(state.value if state else None, [0, 0, 0])
+        acc = self._fingerprint.setdefault(_bucket(state.value if state else None), [0, 0, 0])
         acc[0] += 1
         acc[1] += try_number
         acc[2] += key[1]
@@ -157,7 +157,7 @@ class RunSnapshot:
     def _unstore(self, key: Key) -> None:
         old = self.stored.pop(key, None)
         if old is not None:
-            acc = self._fingerprint[old[0].value if old[0] else None]
+            acc = self._fingerprint[_bucket(old[0].value if old[0] else None)]
             acc[0] -= 1
             acc[1] -= old[1]
             acc[2] -= key[1]
@@ -189,7 +189,9 @@ class RunSnapshot:
     # What the loop itself changed between passes (a try queued, a try started).
     def queued(self, ti_id: str, try_number: int) -> bool:
         rec = self.record(ti_id)
-        if rec is None or rec.state is not TI.SCHEDULED:
+        # A deferred instance that was queued had been scheduled by the triggerer (or
+        # the deferral timed out): the machine's decisions do not depend on which.
+        if rec is None or rec.state not in (TI.SCHEDULED, TI.DEFERRED):
             return False
         rec.state, rec.try_number = TI.QUEUED, try_number
         rec.start_date = rec.end_date = rec.next_retry_at = None
@@ -221,7 +223,23 @@ def run_fingerprint(session: Session, dag_id: str, run_id: str) -> Fingerprint:
     """Per state: how many of the run's task instances, their try numbers' and map
     indexes' sums (one aggregate over the run's rows in the ``dag_id, run_id, state`` index)."""
     rows = session.connection().execute(_FINGERPRINT, {"dag_id": dag_id, "run_id": run_id})
-    return {state: (int(n), int(tries or 0), int(idx or 0)) for state, n, tries, idx in rows}
+    found: dict[str | None, tuple[int, int, int]] = {}
+    for state, n, tries, idx in rows:
+        seen = found.get(_bucket(state), (0, 0, 0))
+        found[_bucket(state)] = (
+            seen[0] + int(n),
+            seen[1] + int(tries or 0),
+            seen[2] + int(idx or 0),
+        )
+    return found
+
+
+def _bucket(state: str | None) -> str | None:
+    """The state a run's check counts an instance under: ``deferred`` counts as
+    ``scheduled``, so the triggerer moving an instance back to ``scheduled`` (which
+    changes no decision the run machine makes) does not make the scheduler read the
+    whole run again."""
+    return TI.SCHEDULED.value if state == TI.DEFERRED.value else state
 
 
 def _record_lengths(

@@ -6,7 +6,7 @@ no live triggerer runs (up to ``triggerer.capacity``, default 1,000), read the o
 and turn every trigger that fired or failed into its task instance's next step
 (``scheduled``, to resume at its method with the event, or to fail with the traceback).
 The runner gets the new triggers and loses the ones gone. A pass runs when the runner has
-results (its wakeup hook) or every ``triggerer.poll_seconds`` (default 1) for new triggers.
+results (its wakeup hook) or every ``triggerer.poll_seconds`` (default 0.5) for new triggers.
 
 A stopping triggerer gives its triggers back and ends its job, so another takes them at
 once; one that died is noticed by its stale heartbeat (``triggerer.health_check_threshold``
@@ -44,14 +44,14 @@ def _setting(key: str, default: float) -> float:
 class TriggererService:
     """One triggerer: a :class:`TriggerRunner` and the DB work around it::
 
-        service = TriggererService(get_engine(database_url()))
-        service.run(stop_event)  # until stop_event is set
+    service = TriggererService(get_engine(database_url()))
+    service.run(stop_event)  # until stop_event is set
     """
 
     def __init__(self, engine: Engine, *, capacity: int | None = None) -> None:
         self.engine = engine
         self.capacity = int(capacity or _setting("capacity", 1000))
-        self.poll_seconds = _setting("poll_seconds", 1.0)
+        self.poll_seconds = _setting("poll_seconds", 0.5)
         self.health_threshold = timedelta(seconds=_setting("health_check_threshold", 30.0))
         self._wake = threading.Event()
         self.runner = TriggerRunner(wakeup=self._wake.set)
