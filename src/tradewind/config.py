@@ -64,6 +64,15 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # about scheduler_health_check_threshold + this.
         "orphaned_tasks_check_interval": 30,
     },
+    "triggerer": {
+        # Most triggers one triggerer runs at once (Airflow's default_capacity).
+        "capacity": 1000,
+        # Seconds between looks for new triggers (a trigger that fires is handled at once).
+        "poll_seconds": 0.5,
+        # A triggerer whose heartbeat is older than this many seconds is taken for dead, and
+        # its triggers are claimed by another.
+        "health_check_threshold": 30,
+    },
     "database": {
         # SQLAlchemy URL; unset means SQLite at $TRADEWIND_HOME/tradewind.db.
         "url": None,

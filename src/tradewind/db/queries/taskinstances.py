@@ -252,7 +252,11 @@ def _candidates_statement(limit: int, offset: int) -> Select[Any]:
             DagRun.state == "running",
             DagModel.is_paused.is_(False),
         )
-        .order_by(ti.priority_weight.desc(), DagRun.run_after, ti.map_index, ti.id)
+        # Airflow's order; among equals, the one scheduled first goes first (a sensor
+        # poking again must not keep an equal task that waits longer from running).
+        .order_by(
+            ti.priority_weight.desc(), DagRun.run_after, ti.map_index, ti.scheduled_dttm, ti.id
+        )
         .limit(limit)
         .offset(offset)
     )
