@@ -45,6 +45,8 @@ PRELOAD = (
     "tradewind.triggers.serialization",
     "tradewind.triggers.temporal",
     "tradewind.triggers.file",
+    # Params with a schema are checked with it in every try.
+    "jsonschema",
     "tradewind.sdk",
     "tradewind.sdk.params",
     "tradewind.operators",

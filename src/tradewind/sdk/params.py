@@ -69,10 +69,16 @@ class Param:
         return self.value is not _NOTSET
 
     def _validate(self, value: Any) -> None:
-        import jsonschema
-
         if not self.schema:
             return
+        if _type_only(self.schema):
+            # The common schema, checked here: importing jsonschema costs a task process
+            # that forked without it tens of milliseconds.
+            if not _has_type(value, self.schema["type"]):
+                raise ParamValidationError(_type_message(value, self.schema["type"]))
+            return
+        import jsonschema
+
         try:
             jsonschema.validate(value, self.schema, format_checker=jsonschema.FormatChecker())
         except jsonschema.ValidationError as err:
@@ -211,3 +217,38 @@ class DagParam:
 
     def __repr__(self) -> str:
         return f"DagParam({self.name!r})"
+
+
+#: JSON Schema's basic types, as jsonschema's default type checker reads them.
+_JSON_TYPES: dict[str, Any] = {
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: (
+        not isinstance(v, bool)
+        and (isinstance(v, int) or (isinstance(v, float) and v.is_integer()))
+    ),
+    "number": lambda v: not isinstance(v, bool) and isinstance(v, int | float),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+    "array": lambda v: isinstance(v, list),
+    "object": lambda v: isinstance(v, dict),
+}
+
+
+def _type_only(schema: dict[str, Any]) -> bool:
+    """Whether ``schema`` says only which basic type(s) a value has (plus annotations)."""
+    kinds = schema.get("type")
+    names = [kinds] if isinstance(kinds, str) else kinds
+    if not isinstance(names, list) or not names or not all(n in _JSON_TYPES for n in names):
+        return False
+    return set(schema) <= {"type", "title", "description", "default", "examples"}
+
+
+def _has_type(value: Any, kinds: str | list[str]) -> bool:
+    names = [kinds] if isinstance(kinds, str) else kinds
+    return any(_JSON_TYPES[name](value) for name in names)
+
+
+def _type_message(value: Any, kinds: str | list[str]) -> str:
+    """jsonschema's message for a value of the wrong type."""
+    names = [kinds] if isinstance(kinds, str) else kinds
+    return f"{value!r} is not of type {', '.join(repr(n) for n in names)}"

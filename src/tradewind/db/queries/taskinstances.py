@@ -252,10 +252,12 @@ def _candidates_statement(limit: int, offset: int) -> Select[Any]:
             DagRun.state == "running",
             DagModel.is_paused.is_(False),
         )
-        # Airflow's order; among equals, the one scheduled first goes first (a sensor
-        # poking again must not keep an equal task that waits longer from running).
+        # Airflow's order (priority, the run's date, map index), but within a run the
+        # instance scheduled first goes first: a sensor poking again or a resumed deferral
+        # must not keep an equal task that waits longer from running. Copies of a mapped
+        # task are scheduled together, so they still go by map index.
         .order_by(
-            ti.priority_weight.desc(), DagRun.run_after, ti.map_index, ti.scheduled_dttm, ti.id
+            ti.priority_weight.desc(), DagRun.run_after, ti.scheduled_dttm, ti.map_index, ti.id
         )
         .limit(limit)
         .offset(offset)
