@@ -6,7 +6,8 @@ separate processes against a fresh ``$TRADEWIND_HOME`` (SQLite; PostgreSQL with
 
 a. 1,000 concurrent deferred waits of 5 s each (a task mapped over 1,000 inputs, each
    deferring to a ``TimeDeltaTrigger``) with one triggerer and 2 local workers: trigger
-   to run end (goal <= 10 s), and the triggerer's peak RSS (goal <= 150 MB);
+   to run end (goal <= 10 s), and the triggerer's peak RSS (goal <= 150 MB); then the
+   same with ``end_from_trigger`` (the trigger ends each task: no resume in a worker);
 b. 200 sensors in reschedule mode poking every second (each done 8 s after the run
    started) on 4 worker slots, beside a 20-task chain of ordinary tasks in the same run:
    when the chain ends compared with the chain alone (no starvation), and when the sensors
@@ -55,6 +56,26 @@ def bench_deferred_1000():
     Wait.partial(task_id="wait").expand(i=list(range(1000)))
 
 bench_deferred_1000()
+
+
+class WaitEndingInTriggerer(BaseOperator):
+    def __init__(self, i, **kwargs):
+        super().__init__(**kwargs)
+        self.i = i
+
+    def execute(self, context):
+        trigger = TimeDeltaTrigger(timedelta(seconds=5), end_from_trigger=True)
+        self.defer(trigger=trigger, method_name="done")
+
+    def done(self, context, event=None):
+        return None
+
+
+@dag(schedule=None, max_active_tasks=2000)
+def bench_deferred_1000_end_from_trigger():
+    WaitEndingInTriggerer.partial(task_id="wait").expand(i=list(range(1000)))
+
+bench_deferred_1000_end_from_trigger()
 """
 
 SENSORS = """
@@ -193,11 +214,16 @@ def deferred(db_url: str | None) -> None:
         sampler = PeakSampler(triggerer_pid)
         sampler.start()
         seconds, (_, state) = services.run("bench_deferred_1000", "bench_1")
+        ended, (_, ended_state) = services.run("bench_deferred_1000_end_from_trigger", "bench_2")
         sampler.stop.set()
         sampler.join()
         print(
             f"a. 1,000 deferred 5 s waits, 1 triggerer, 2 workers: {seconds:.2f} s ({state}); "
             f"goal <= 10 s"
+        )
+        print(
+            f"   the same, each ending in the triggerer (end_from_trigger, no resume try): "
+            f"{ended:.2f} s ({ended_state})"
         )
         print(
             f"   triggerer peak RSS {sampler.rss:.0f} MB (PSS {sampler.pss:.0f} MB); goal <= 150 MB"

@@ -313,3 +313,45 @@ def _count_in(engine: Engine, dag_id: str, state: str) -> int:
             )
             or 0
         )
+
+
+END_DAG = """
+from datetime import timedelta
+from tradewind.sdk import BaseOperator, dag, task
+from tradewind.sensors.time import TimeDeltaSensor
+from tradewind.triggers.callable import CallableTrigger
+from tradewind.triggers.temporal import TimeDeltaTrigger
+
+
+class EndsInTriggerer(BaseOperator):
+    def execute(self, context):
+        trigger = TimeDeltaTrigger(timedelta(seconds=0.05), end_from_trigger=True)
+        self.defer(trigger=trigger, method_name="never_called")
+
+    def never_called(self, context, event=None):
+        raise RuntimeError("a task its trigger ended must not resume in a worker")
+
+
+@dag(schedule=None)
+def waits_end_from_trigger():
+    @task
+    def after():
+        return "downstream ran"
+
+    EndsInTriggerer(task_id="ends") >> after()
+
+waits_end_from_trigger()
+"""
+
+
+def test_a_trigger_can_end_its_task_without_a_worker(engine: Engine, tmp_path: Path) -> None:
+    from tradewind.task_logs.paths import logs_folder
+
+    state, tis = run_in_service(engine, tmp_path, END_DAG, "waits_end_from_trigger", workers=1)
+    assert state == "success"
+    assert {k: (t.state, t.try_number) for k, t in tis.items()} == {
+        "ends": ("success", 1),
+        "after": ("success", 1),
+    }
+    log = "\n".join(p.read_text() for p in logs_folder().rglob("task_id=ends/*.log"))
+    assert log.count("Starting ends") == 1  # it deferred, and never ran again

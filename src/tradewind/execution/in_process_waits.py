@@ -17,8 +17,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from tradewind.execution.runner import FAIL_METHOD, Deferral, Resume, TryOutcome
+from tradewind.execution.runner import END_METHOD, FAIL_METHOD, Deferral, Resume, TryOutcome
 from tradewind.states import TaskInstanceState
+from tradewind.triggers.base import BaseTaskEndEvent
 
 #: Runs one try with the given ``resume``, ``first_reschedule_date`` and
 #: ``reschedule_count`` keyword arguments (everything else bound by the caller).
@@ -65,20 +66,22 @@ def wait_for_trigger(deferral: Deferral) -> Resume:
         timeout = None
         if deferral.timeout_at is not None:
             timeout = max(0.0, (deferral.timeout_at - datetime.now(UTC)).total_seconds())
-        payload = asyncio.run(_first_event(trigger, timeout))
+        event = asyncio.run(_first_event(trigger, timeout))
     except TimeoutError:
         return Resume(FAIL_METHOD, {"error": "Trigger/execution timeout", "timeout": True})
     except Exception as err:
         text = "".join(traceback.format_exception(err))
         return Resume(FAIL_METHOD, {"error": f"Trigger failure:\n{text}"})
-    return Resume(deferral.next_method, {**next_kwargs, "event": payload})
+    if isinstance(event, BaseTaskEndEvent):  # the trigger ends the task itself
+        return Resume(END_METHOD, {"state": event.task_state, "xcoms": event.xcoms})
+    return Resume(deferral.next_method, {**next_kwargs, "event": event.payload})
 
 
 async def _first_event(trigger: Any, timeout: float | None) -> Any:
     async def first() -> Any:
         try:
             async for event in trigger.run():
-                return event.payload
+                return event
         finally:
             await trigger.cleanup()
         raise RuntimeError("the trigger exited without an event")

@@ -114,6 +114,9 @@ class Resume:
 
 #: The resume method that fails a deferred task (Airflow's name for it).
 FAIL_METHOD = "__fail__"
+#: The resume method of a task its trigger ended (``kwargs``: ``state``, ``xcoms``), where
+#: no triggerer does it (``dags test``).
+END_METHOD = "__end__"
 
 
 def _now() -> datetime:
@@ -308,6 +311,15 @@ def _run(
 
 def _resume(task: Any, context: dict[str, Any], resume: Resume) -> Any:
     """Continue a deferred try at its resume method (or fail it, for ``__fail__``)."""
+    if resume.method == END_METHOD:
+        for key, value in dict(resume.kwargs.get("xcoms") or {}).items():
+            context["ti"].xcom_push(key, value)
+        state = resume.kwargs.get("state")
+        if state == "skipped":
+            raise TradewindSkipException("the trigger ended the task as skipped")
+        if state == "failed":
+            raise TradewindFailException("the trigger ended the task as failed")
+        return None
     if resume.method == FAIL_METHOD:
         error = str(resume.kwargs.get("error") or "the trigger failed")
         if resume.kwargs.get("timeout"):

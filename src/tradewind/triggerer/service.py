@@ -30,6 +30,7 @@ from tradewind import config
 from tradewind.db.models import Job
 from tradewind.db.queries import triggers
 from tradewind.triggerer.runner import TriggerResult, TriggerRunner
+from tradewind.triggers.base import BaseTaskEndEvent
 from tradewind.triggers.serialization import load_trigger
 
 log = logging.getLogger("tradewind.triggerer")
@@ -135,6 +136,10 @@ class TriggererService:
         if result.error is not None:
             log.error("trigger %s failed: %s", result.trigger_id, result.error)
             return triggers.fire(session, result.trigger_id, error=result.error)
+        if isinstance(result.event, BaseTaskEndEvent):  # end_from_trigger: no worker needed
+            return triggers.end_tasks(
+                session, result.trigger_id, result.event.task_state, result.event.xcoms
+            )
         payload = result.event.payload if result.event is not None else None
         return triggers.fire(session, result.trigger_id, payload=payload)
 

@@ -1,5 +1,19 @@
 """Triggers: what a deferred task waits for in the triggerer (see :mod:`.base`)."""
 
-from tradewind.triggers.base import BaseTrigger, TriggerEvent
+from tradewind.triggers.base import (
+    BaseTaskEndEvent,
+    BaseTrigger,
+    TaskFailedEvent,
+    TaskSkippedEvent,
+    TaskSuccessEvent,
+    TriggerEvent,
+)
 
-__all__ = ["BaseTrigger", "TriggerEvent"]
+__all__ = [
+    "BaseTaskEndEvent",
+    "BaseTrigger",
+    "TaskFailedEvent",
+    "TaskSkippedEvent",
+    "TaskSuccessEvent",
+    "TriggerEvent",
+]

@@ -7,7 +7,9 @@ returns (values in the typed XCom codec), and rebuilt in the triggerer with
 ``cls(**kwargs)``; so it must be importable there, and everything it needs must be in those
 arguments. ``run`` must not block the event loop (use ``await asyncio.sleep``, async clients,
 or ``asyncio.to_thread``); the triggerer reports a trigger that does. The first event a
-trigger yields resumes its task, whose ``method_name`` receives the event's ``payload``.
+trigger yields resumes its task, whose ``method_name`` receives the event's ``payload``;
+a :class:`TaskSuccessEvent` (or ``TaskFailedEvent``, ``TaskSkippedEvent``) ends the task
+there instead, without a worker.
 
 >>> import asyncio
 >>> class Ready(BaseTrigger):
@@ -45,6 +47,39 @@ class TriggerEvent:
         return isinstance(other, TriggerEvent) and other.payload == self.payload
 
     __hash__ = None  # type: ignore[assignment]
+
+
+class BaseTaskEndEvent(TriggerEvent):
+    """An event that ends the deferred task in the triggerer, in ``task_state``, without
+    resuming it in a worker (Airflow's ``end_from_trigger``); ``xcoms`` are pushed for it.
+
+    >>> TaskSuccessEvent(xcoms={"rows": 3}).task_state
+    'success'
+    """
+
+    task_state = "success"
+
+    def __init__(self, *, xcoms: dict[str, Any] | None = None) -> None:
+        super().__init__({"task_state": self.task_state, "xcoms": xcoms or {}})
+        self.xcoms = dict(xcoms or {})
+
+
+class TaskSuccessEvent(BaseTaskEndEvent):
+    """End the deferred task as ``success``."""
+
+    task_state = "success"
+
+
+class TaskFailedEvent(BaseTaskEndEvent):
+    """End the deferred task as ``failed`` (its retries do not apply)."""
+
+    task_state = "failed"
+
+
+class TaskSkippedEvent(BaseTaskEndEvent):
+    """End the deferred task as ``skipped``."""
+
+    task_state = "skipped"
 
 
 class BaseTrigger(abc.ABC):

@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tradewind.triggers.base import BaseTrigger, TriggerEvent
+from tradewind.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 
 MAX_SLEEP = 60.0
 """The longest single sleep, in seconds: how late a wall-clock jump forward can be noticed."""
@@ -37,12 +37,8 @@ MAX_SLEEP = 60.0
 
 class DateTimeTrigger(BaseTrigger):
     """Fires once the wall clock reaches ``moment`` (an aware datetime); the event's payload
-    is ``moment`` in UTC.
-
-    ``end_from_trigger`` is kept and stored for Airflow compatibility. In Airflow it ends
-    the task as successful from the triggerer; Tradewind's event contract has no such
-    event yet, so the task resumes as usual (for the time sensors, whose resume method
-    does nothing, the outcome is the same).
+    is ``moment`` in UTC. With ``end_from_trigger`` the task ends there as successful
+    (:class:`~tradewind.triggers.base.TaskSuccessEvent`), as in Airflow: no worker resumes it.
 
     >>> from datetime import datetime, timedelta, timezone
     >>> DateTimeTrigger(datetime(2030, 1, 1, 9, tzinfo=timezone(timedelta(hours=2)))).moment
@@ -73,7 +69,7 @@ class DateTimeTrigger(BaseTrigger):
         """Sleep until the moment, then yield it."""
         while (left := (self.moment - datetime.now(UTC)).total_seconds()) > 0:
             await asyncio.sleep(min(left, MAX_SLEEP))
-        yield TriggerEvent(self.moment)
+        yield TaskSuccessEvent() if self.end_from_trigger else TriggerEvent(self.moment)
 
 
 class TimeDeltaTrigger(DateTimeTrigger):

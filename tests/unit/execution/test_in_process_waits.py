@@ -130,3 +130,42 @@ def test_a_deferral_that_cannot_be_stored_fails_the_task_saying_why() -> None:
     result = run_dag(dag)
     assert result.task_states() == {"bad": "failed"}
     assert "execute_complete" in "\n".join(result.get("bad").log)
+
+
+class EndingTrigger(BaseTrigger):
+    def __init__(self, state: str) -> None:
+        self.state = state
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (f"{__name__}.EndingTrigger", {"state": self.state})
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from tradewind.triggers.base import TaskSkippedEvent, TaskSuccessEvent
+
+        if self.state == "success":
+            yield TaskSuccessEvent(xcoms={"rows": 3})
+        else:
+            yield TaskSkippedEvent()
+
+
+class EndedByTrigger(BaseOperator):
+    def __init__(self, state: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.state = state
+
+    def execute(self, context: Any) -> Any:
+        self.defer(trigger=EndingTrigger(self.state), method_name="not_used")
+
+
+def test_a_trigger_ending_its_task_ends_it_with_its_xcoms_under_dags_test() -> None:
+    from tradewind.execution.client import InProcessClient
+    from tradewind.xcom.base import XComKey
+    from tradewind.xcom.memory import MemoryXComBackend
+
+    with DAG("waits_end", schedule=None) as dag:
+        EndedByTrigger(state="success", task_id="ok")
+        EndedByTrigger(state="skipped", task_id="skip")
+    xcom = MemoryXComBackend()
+    result = run_dag(dag, client=InProcessClient(xcom))
+    assert result.task_states() == {"ok": "success", "skip": "skipped"}
+    assert xcom.get(XComKey("waits_end", result.run_id, "ok", -1, "rows")) == 3

@@ -124,6 +124,54 @@ def fire(
     return moved
 
 
+def end_tasks(session: Session, trigger_id: int, state: str, xcoms: dict[str, Any]) -> list[RunKey]:
+    """The trigger ended its deferred task instances itself (``end_from_trigger``): they
+    go to ``state`` (success, failed or skipped) with ``xcoms`` pushed for each, and the
+    trigger is deleted, all without a worker. The runs whose instances moved."""
+    from tradewind.db.queries import xcom as xcom_queries
+    from tradewind.xcom.backend import get_backend, serialize_under
+    from tradewind.xcom.base import XComKey
+
+    if state not in ("success", "failed", "skipped"):
+        state = TaskInstanceState.FAILED.value
+    now = datetime.now(UTC)
+    waiting = session.execute(
+        select(
+            TaskInstance.id,
+            TaskInstance.dag_id,
+            TaskInstance.run_id,
+            TaskInstance.task_id,
+            TaskInstance.map_index,
+            TaskInstance.start_date,
+        ).where(TaskInstance.trigger_id == trigger_id, TaskInstance.state == _DEFERRED)
+    ).all()
+    moved: list[RunKey] = []
+    for ti_id, dag_id, run_id, task_id, map_index, start in waiting:
+        result = session.execute(
+            update(TaskInstance)
+            .where(TaskInstance.id == ti_id, TaskInstance.state == _DEFERRED)
+            .values(
+                state=str(state),
+                end_date=now,
+                duration=(now - start).total_seconds() if start else None,
+                trigger_id=None,
+                trigger_timeout=None,
+                next_method=None,
+                next_kwargs=None,
+                updated_at=now,
+            )
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            continue
+        moved.append((dag_id, run_id))
+        for key, value in xcoms.items():
+            xcom_key = XComKey(dag_id, run_id, task_id, map_index, key)
+            stored = serialize_under(get_backend(), xcom_key, value)
+            xcom_queries.set_encoded(session.connection(), xcom_key, stored.value)
+    session.execute(delete(Trigger).where(Trigger.id == trigger_id))
+    return moved
+
+
 def fail_overdue(session: Session, now: datetime) -> list[RunKey]:
     """Deferrals whose timeout passed go back to ``scheduled`` to fail (Airflow's
     "Trigger/execution timeout"); their triggers, and triggers no task waits for any more,
