@@ -43,6 +43,7 @@ EXPECTED_DAGS = {
     "example_single_task",
     "example_task_group_params_templating",
     "example_taskflow_data",
+    "example_waiting",
     "example_xcom_far_apart",
 }
 
@@ -170,6 +171,13 @@ def test_large_data_travels_by_path_and_is_cleaned_up(bag: DagBag) -> None:
     assert ":" not in str(path.relative_to(data_root)) and "+" not in path.name
     assert r.xcom("consume") == sum(i % 100 for i in range(50_000))
     assert not path.exists() and not path.parent.exists()
+
+
+def test_waits_end_in_process_under_dags_test(bag: DagBag) -> None:
+    r = run(bag, "example_waiting")
+    assert set(r.states.values()) == {"success"}, r.states
+    assert r.xcom("done") == "all waits over"
+    assert "UP_FOR_RESCHEDULE" in r.log("third_poke")
 
 
 def test_large_values_and_files_pass_through_xcom(bag: DagBag) -> None:
