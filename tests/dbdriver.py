@@ -7,6 +7,7 @@ feeds the outcomes back, until the run ends.
 
 from __future__ import annotations
 
+import functools
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from tradewind.db.models import DagModel, DagRun, TaskInstance
 from tradewind.db.queries import dagruns
 from tradewind.db.queries import taskinstances as ti_queries
 from tradewind.execution.client import ServicesClient
+from tradewind.execution.in_process_waits import run_waiting_in_process
 from tradewind.execution.runner import run_task_try
 from tradewind.execution.runtime import DagRunInfo
 from tradewind.executors.workload import ExecuteTask, TaskOutcomeEvent, TaskStartedEvent
@@ -70,13 +72,18 @@ def drive(engine: Engine, dag: Any) -> tuple[str, dict[str, str | None]]:
                 (ti_id, tid, mi, ti_queries.mark_queued(session, ti_id)) for ti_id, tid, mi in todo
             ]
         for ti_id, tid, mi, try_number in queued:
-            outcome = run_task_try(
-                dag.task_dict[tid],
-                info,
-                client=ServicesClient(services),
-                map_index=mi,
-                try_number=try_number,
-                mapped_upstreams=mapped,
+            # Reschedules and deferrals resolve in process here, as under dags test (the
+            # service's own path through the triggerer has its tests).
+            outcome = run_waiting_in_process(
+                functools.partial(
+                    run_task_try,
+                    dag.task_dict[tid],
+                    info,
+                    client=ServicesClient(services),
+                    map_index=mi,
+                    try_number=try_number,
+                    mapped_upstreams=mapped,
+                )
             )
             outcomes.append((ti_id, outcome))
         if not queued and not outcomes:
@@ -151,14 +158,17 @@ class SyncExecutor:
             r.run_after,
             conf=dict(r.conf),
         )
-        out = run_task_try(
-            task,
-            info,
-            client=ServicesClient(self.services),
-            map_index=w.map_index,
-            try_number=w.try_number,
-            mapped_upstreams=frozenset(t for t, op in dag.task_dict.items() if op.is_mapped),
-            clear_xcom=not w.xcom_cleared,
+        out = run_waiting_in_process(
+            functools.partial(
+                run_task_try,
+                task,
+                info,
+                client=ServicesClient(self.services),
+                map_index=w.map_index,
+                try_number=w.try_number,
+                mapped_upstreams=frozenset(t for t, op in dag.task_dict.items() if op.is_mapped),
+                clear_xcom=not w.xcom_cleared,
+            )
         )
         self.ran.append(f"{w.task_id}#{w.try_number}")
         self.events.append(
