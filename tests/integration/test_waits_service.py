@@ -355,3 +355,33 @@ def test_a_trigger_can_end_its_task_without_a_worker(engine: Engine, tmp_path: P
     }
     log = "\n".join(p.read_text() for p in logs_folder().rglob("task_id=ends/*.log"))
     assert log.count("Starting ends") == 1  # it deferred, and never ran again
+
+
+def test_a_dead_triggerers_triggers_are_claimed_by_another(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tradewind.db.queries import triggers as trigger_queries
+
+    monkeypatch.setenv("TRADEWIND__TRIGGERER__HEALTH_CHECK_THRESHOLD", "0.3")
+    with Session(engine) as session, session.begin():
+        for _ in range(3):
+            trigger_queries.create(
+                session,
+                "tradewind.triggers.temporal.DateTimeTrigger",
+                '{"moment":{"__tw__":"datetime","v":"2099-01-01T00:00:00+00:00"}}',
+                datetime.now(UTC),
+            )
+    crashed, survivor = TriggererService(engine), TriggererService(engine)
+    crashed.start()
+    crashed.run_once()
+    assert len(crashed.runner.running_ids()) == 3
+    crashed.runner.stop()  # the process dies: no release, its heartbeat goes stale
+    survivor.start()
+    try:
+        survivor.run_once()
+        assert survivor.runner.running_ids() == set()  # not yet: the other may be alive
+        time.sleep(0.4)
+        survivor.run_once()
+        assert len(survivor.runner.running_ids()) == 3
+    finally:
+        survivor.stop()
