@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from proctree import PeakSampler
+from proctree import PeakSampler, tree_cpu_seconds
 from service_speed import _utc
 
 DEFERRED = """
@@ -210,7 +210,8 @@ def deferred(db_url: str | None) -> None:
     (dags / "deferred.py").write_text(textwrap.dedent(DEFERRED))
     services = Services(home, dags, db_url, workers=2)
     try:
-        _, triggerer_pid = services.start()
+        scheduler_pid, triggerer_pid = services.start()
+        cpu_before = tree_cpu_seconds(scheduler_pid), tree_cpu_seconds(triggerer_pid)
         sampler = PeakSampler(triggerer_pid)
         sampler.start()
         seconds, (_, state) = services.run("bench_deferred_1000", "bench_1")
@@ -224,6 +225,12 @@ def deferred(db_url: str | None) -> None:
         print(
             f"   the same, each ending in the triggerer (end_from_trigger, no resume try): "
             f"{ended:.2f} s ({ended_state})"
+        )
+        cpu_scheduler = tree_cpu_seconds(scheduler_pid) - cpu_before[0]
+        cpu_triggerer = tree_cpu_seconds(triggerer_pid) - cpu_before[1]
+        print(
+            f"   CPU over both runs: scheduler + workers + task processes {cpu_scheduler:.1f} s, "
+            f"triggerer {cpu_triggerer:.1f} s"
         )
         print(
             f"   triggerer peak RSS {sampler.rss:.0f} MB (PSS {sampler.pss:.0f} MB); goal <= 150 MB"

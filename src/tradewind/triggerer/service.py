@@ -106,16 +106,14 @@ class TriggererService:
                     update(Job).where(Job.id == self.job_id).values(latest_heartbeat=now)
                 )
                 self._heartbeat_at = clock
-            for result in results:
-                moved = bool(self._settle(session, result)) or moved
+            moved = bool(self._settle(session, results))
             triggers.claim(session, self.job_id, self.capacity, now - self.health_threshold)
-            mine = triggers.assigned(session, self.job_id)
-        wanted = {trigger_id for trigger_id, _, _ in mine}
+            wanted = triggers.assigned(session, self.job_id)
+            new = triggers.definitions(session, wanted - self._running)
         for trigger_id in self._running - wanted:  # deleted, or taken by another triggerer
             self.runner.cancel(trigger_id)
-        for trigger_id, classpath, kwargs in mine:
-            if trigger_id not in self._running:
-                self._add(trigger_id, classpath, kwargs)
+        for trigger_id, classpath, kwargs in new:
+            self._add(trigger_id, classpath, kwargs)
         self._running = wanted
         if moved:
             _wake_scheduler()
@@ -131,17 +129,21 @@ class TriggererService:
             return
         self.runner.add(trigger_id, trigger)
 
-    def _settle(self, session: Session, result: TriggerResult) -> list[tuple[str, str]]:
-        self._running.discard(result.trigger_id)
-        if result.error is not None:
-            log.error("trigger %s failed: %s", result.trigger_id, result.error)
-            return triggers.fire(session, result.trigger_id, error=result.error)
-        if isinstance(result.event, BaseTaskEndEvent):  # end_from_trigger: no worker needed
-            return triggers.end_tasks(
-                session, result.trigger_id, result.event.task_state, result.event.xcoms
-            )
-        payload = result.event.payload if result.event is not None else None
-        return triggers.fire(session, result.trigger_id, payload=payload)
+    def _settle(self, session: Session, results: list[TriggerResult]) -> list[tuple[str, str]]:
+        """Turn what the triggers did into their tasks' next steps; the runs that moved."""
+        ended: list[tuple[int, str, dict[str, object]]] = []
+        fired: list[tuple[int, object, str | None]] = []
+        for result in results:
+            self._running.discard(result.trigger_id)
+            if result.error is not None:
+                log.error("trigger %s failed: %s", result.trigger_id, result.error)
+                fired.append((result.trigger_id, None, result.error))
+            elif isinstance(result.event, BaseTaskEndEvent):  # end_from_trigger: no worker
+                ended.append((result.trigger_id, result.event.task_state, result.event.xcoms))
+            else:
+                payload = result.event.payload if result.event is not None else None
+                fired.append((result.trigger_id, payload, None))
+        return triggers.end_tasks_many(session, ended) + triggers.fire_many(session, fired)
 
     def stop(self) -> None:
         """Stop the runner, give this triggerer's triggers back, and end its job."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from tradewind.db.dialects import for_update_skip_locked
@@ -68,12 +68,18 @@ def claim(session: Session, triggerer_id: int, capacity: int, alive_since: datet
     return mine + len(ids)
 
 
-def assigned(session: Session, triggerer_id: int) -> list[tuple[int, str, str]]:
-    """``(id, classpath, kwargs)`` of every trigger this triggerer runs."""
+def assigned(session: Session, triggerer_id: int) -> set[int]:
+    """The ids of the triggers this triggerer runs."""
+    rows = session.execute(select(Trigger.id).where(Trigger.triggerer_id == triggerer_id))
+    return {int(i) for i in rows.scalars()}
+
+
+def definitions(session: Session, ids: set[int]) -> list[tuple[int, str, str]]:
+    """``(id, classpath, kwargs)`` of these triggers (the ones a triggerer starts)."""
+    if not ids:
+        return []
     rows = session.execute(
-        select(Trigger.id, Trigger.classpath, Trigger.kwargs).where(
-            Trigger.triggerer_id == triggerer_id
-        )
+        select(Trigger.id, Trigger.classpath, Trigger.kwargs).where(Trigger.id.in_(sorted(ids)))
     )
     return [(int(i), str(c), str(k)) for i, c, k in rows]
 
@@ -88,53 +94,98 @@ def release(session: Session, triggerer_id: int) -> None:
 def fire(
     session: Session, trigger_id: int, *, payload: Any = None, error: str | None = None
 ) -> list[RunKey]:
-    """The trigger fired (``payload``) or failed (``error``): its deferred task instances
-    go back to ``scheduled``, to resume at their method with ``event=payload`` or to fail
-    with the error; the trigger is deleted. The runs whose instances moved."""
+    """One trigger fired (``payload``) or failed (``error``); see :func:`fire_many`."""
+    return fire_many(session, [(trigger_id, payload, error)])
+
+
+_TI = TaskInstance.__table__.c
+_RESUME = (
+    update(TaskInstance.__table__)  # type: ignore[arg-type]
+    .where(_TI.id == bindparam("w_id"), _TI.state == _DEFERRED)
+    .values(
+        state=_SCHEDULED,
+        trigger_id=None,
+        trigger_timeout=None,
+        next_method=bindparam("v_method"),
+        next_kwargs=bindparam("v_kwargs"),
+        scheduled_dttm=bindparam("v_now"),
+        updated_at=bindparam("v_now"),
+    )
+)
+
+
+def fire_many(session: Session, fired: list[tuple[int, Any, str | None]]) -> list[RunKey]:
+    """Triggers that fired or failed, as ``(trigger_id, payload, error)``: their deferred
+    task instances go back to ``scheduled``, to resume at their method with
+    ``event=payload`` or (``error`` set) to fail with it; the triggers are deleted. A few
+    statements for all of them (a triggerer may see hundreds fire at once). The runs whose
+    instances moved."""
+    if not fired:
+        return []
     now = datetime.now(UTC)
+    by_trigger = {trigger_id: (payload, error) for trigger_id, payload, error in fired}
     waiting = session.execute(
         select(
-            TaskInstance.id, TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.next_kwargs
-        ).where(TaskInstance.trigger_id == trigger_id, TaskInstance.state == _DEFERRED)
+            TaskInstance.id,
+            TaskInstance.dag_id,
+            TaskInstance.run_id,
+            TaskInstance.trigger_id,
+            TaskInstance.next_method,
+            TaskInstance.next_kwargs,
+        ).where(TaskInstance.trigger_id.in_(list(by_trigger)), TaskInstance.state == _DEFERRED)
     ).all()
-    moved: list[RunKey] = []
-    for ti_id, dag_id, run_id, next_kwargs in waiting:
-        values: dict[str, Any] = {
-            "state": _SCHEDULED,
-            "trigger_id": None,
-            "trigger_timeout": None,
-            "scheduled_dttm": now,
-            "updated_at": now,
-        }
+    rows: list[dict[str, Any]] = []
+    runs: list[RunKey] = []
+    for ti_id, dag_id, run_id, trigger_id, method, next_kwargs in waiting:
+        payload, error = by_trigger[trigger_id or 0]
         if error is None:
             kwargs = dict(codec.decode(next_kwargs) or {}) if next_kwargs else {}
             kwargs["event"] = payload
-            values["next_kwargs"] = codec.encode(kwargs)
+            values = (method, codec.encode(kwargs))
         else:
-            values["next_method"] = FAIL_METHOD
-            values["next_kwargs"] = codec.encode({"error": f"Trigger failure:\n{error}"})
-        result = session.execute(
-            update(TaskInstance)
-            .where(TaskInstance.id == ti_id, TaskInstance.state == _DEFERRED)
-            .values(values)
-        )
-        if result.rowcount:  # type: ignore[attr-defined]
-            moved.append((dag_id, run_id))
-    session.execute(delete(Trigger).where(Trigger.id == trigger_id))
-    return moved
+            values = (FAIL_METHOD, codec.encode({"error": f"Trigger failure:\n{error}"}))
+        rows.append({"w_id": ti_id, "v_method": values[0], "v_kwargs": values[1], "v_now": now})
+        runs.append((dag_id, run_id))
+    if rows:
+        session.connection().execute(_RESUME, rows)
+    session.execute(delete(Trigger).where(Trigger.id.in_(list(by_trigger))))
+    return runs
+
+
+_END = (
+    update(TaskInstance.__table__)  # type: ignore[arg-type]
+    .where(_TI.id == bindparam("w_id"), _TI.state == _DEFERRED)
+    .values(
+        state=bindparam("v_state"),
+        end_date=bindparam("v_now"),
+        duration=bindparam("v_duration"),
+        trigger_id=None,
+        trigger_timeout=None,
+        next_method=None,
+        next_kwargs=None,
+        updated_at=bindparam("v_now"),
+    )
+)
 
 
 def end_tasks(session: Session, trigger_id: int, state: str, xcoms: dict[str, Any]) -> list[RunKey]:
-    """The trigger ended its deferred task instances itself (``end_from_trigger``): they
-    go to ``state`` (success, failed or skipped) with ``xcoms`` pushed for each, and the
-    trigger is deleted, all without a worker. The runs whose instances moved."""
+    """One trigger ended its task instances itself; see :func:`end_tasks_many`."""
+    return end_tasks_many(session, [(trigger_id, state, xcoms)])
+
+
+def end_tasks_many(session: Session, ended: list[tuple[int, str, dict[str, Any]]]) -> list[RunKey]:
+    """Triggers that ended their deferred task instances themselves (``end_from_trigger``),
+    as ``(trigger_id, state, xcoms)``: the instances go to ``state`` (success, failed or
+    skipped; anything else is failed) with ``xcoms`` pushed for each, and the triggers are
+    deleted, all without a worker. The runs whose instances moved."""
     from tradewind.db.queries import xcom as xcom_queries
     from tradewind.xcom.backend import get_backend, serialize_under
     from tradewind.xcom.base import XComKey
 
-    if state not in ("success", "failed", "skipped"):
-        state = TaskInstanceState.FAILED.value
+    if not ended:
+        return []
     now = datetime.now(UTC)
+    by_trigger = {trigger_id: (state, xcoms) for trigger_id, state, xcoms in ended}
     waiting = session.execute(
         select(
             TaskInstance.id,
@@ -143,33 +194,26 @@ def end_tasks(session: Session, trigger_id: int, state: str, xcoms: dict[str, An
             TaskInstance.task_id,
             TaskInstance.map_index,
             TaskInstance.start_date,
-        ).where(TaskInstance.trigger_id == trigger_id, TaskInstance.state == _DEFERRED)
+            TaskInstance.trigger_id,
+        ).where(TaskInstance.trigger_id.in_(list(by_trigger)), TaskInstance.state == _DEFERRED)
     ).all()
-    moved: list[RunKey] = []
-    for ti_id, dag_id, run_id, task_id, map_index, start in waiting:
-        result = session.execute(
-            update(TaskInstance)
-            .where(TaskInstance.id == ti_id, TaskInstance.state == _DEFERRED)
-            .values(
-                state=str(state),
-                end_date=now,
-                duration=(now - start).total_seconds() if start else None,
-                trigger_id=None,
-                trigger_timeout=None,
-                next_method=None,
-                next_kwargs=None,
-                updated_at=now,
-            )
-        )
-        if not result.rowcount:  # type: ignore[attr-defined]
-            continue
-        moved.append((dag_id, run_id))
+    rows: list[dict[str, Any]] = []
+    runs: list[RunKey] = []
+    for ti_id, dag_id, run_id, task_id, map_index, start, trigger_id in waiting:
+        state, xcoms = by_trigger[trigger_id or 0]
+        if state not in ("success", "failed", "skipped"):
+            state = TaskInstanceState.FAILED.value
+        duration = (now - start).total_seconds() if start else None
+        rows.append({"w_id": ti_id, "v_state": state, "v_now": now, "v_duration": duration})
+        runs.append((dag_id, run_id))
         for key, value in xcoms.items():
             xcom_key = XComKey(dag_id, run_id, task_id, map_index, key)
             stored = serialize_under(get_backend(), xcom_key, value)
             xcom_queries.set_encoded(session.connection(), xcom_key, stored.value)
-    session.execute(delete(Trigger).where(Trigger.id == trigger_id))
-    return moved
+    if rows:
+        session.connection().execute(_END, rows)
+    session.execute(delete(Trigger).where(Trigger.id.in_(list(by_trigger))))
+    return runs
 
 
 def fail_overdue(session: Session, now: datetime) -> list[RunKey]:
