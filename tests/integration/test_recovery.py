@@ -157,3 +157,32 @@ def test_queued_orphans_go_back_to_scheduled_with_their_try_given_back(setup) ->
         result = recover_orphans(session, my_job_id=live_id)
     assert result.dead_jobs == [dead_id]
     assert ti_states(engine) == {"slow": ("scheduled", 0), "fragile": ("queued", 1)}
+
+
+def test_orphans_of_a_resumed_deferral_keep_or_end_their_try(setup) -> None:  # type: ignore[no-untyped-def]
+    """A queued resumed try continues its try (its number is not given back); a running
+    one that lost its scheduler ends, and its retry starts over from ``execute``."""
+    engine, _ = setup
+    trigger(engine)
+    old = datetime.now(UTC) - timedelta(minutes=5)
+    with Session(engine) as session, session.begin():
+        dead = Job(job_type="SchedulerJob", state="running", start_date=old, latest_heartbeat=old)
+        session.add(dead)
+        session.flush()
+        for ti in session.execute(select(TaskInstance)).scalars():
+            ti.state = "queued" if ti.task_id == "slow" else "running"
+            ti.try_number = 1
+            ti.max_tries = 1
+            ti.queued_by_job_id = dead.id
+            ti.last_heartbeat_at = old
+            ti.next_method = "execute_complete"
+            ti.next_kwargs = '{"event":true}'
+        session.execute(select(DagRun)).scalar_one().state = DagRunState.RUNNING.value
+    with Session(engine) as session, session.begin():
+        recover_orphans(session, my_job_id=None)
+    with Session(engine) as session:
+        rows = {t.task_id: t for t in session.execute(select(TaskInstance)).scalars()}
+        assert (rows["slow"].state, rows["slow"].try_number) == ("scheduled", 1)
+        assert rows["slow"].next_method == "execute_complete"
+        assert (rows["fragile"].state, rows["fragile"].try_number) == ("up_for_retry", 1)
+        assert rows["fragile"].next_method is None and rows["fragile"].next_kwargs is None

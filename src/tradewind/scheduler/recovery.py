@@ -135,7 +135,12 @@ def recover_orphans(
                 expected=TI.QUEUED,
                 new=TI.SCHEDULED,
                 try_number=ti.try_number,
-                values={"try_number": max(ti.try_number - 1, 0), "queued_by_job_id": None},
+                # Queueing gave it a new try number, unless it continues its try (a
+                # resumed deferral or a sensor's next poke): give back only what it took.
+                values={
+                    "try_number": ti.try_number if ti.next_method else max(ti.try_number - 1, 0),
+                    "queued_by_job_id": None,
+                },
             ):
                 result.requeued.append(ti.id)
                 result.touched_runs.add((ti.dag_id, ti.run_id))
@@ -160,7 +165,8 @@ def _settle_dead_try(
     if run is not None and run.dag_version_id is not None:
         dag = dags.get(session, run.dag_version_id)
     task = dag.task_dict.get(ti.task_id) if dag is not None else None
-    values: dict[str, object] = {"end_date": now}
+    # The try is over: a retry starts from ``execute``, not from where a deferral left off.
+    values: dict[str, object] = {"end_date": now, "next_method": None, "next_kwargs": None}
     if ti.start_date is not None:
         values["duration"] = (now - ti.start_date).total_seconds()
     if task is not None and ti.try_number <= ti.max_tries:
