@@ -133,16 +133,17 @@ def test_reschedule_sensors_give_their_slots_back_and_time_out_from_their_first_
 
 
 def run_in_service(
-    engine: Engine, folder: Path, source: str, dag_id: str, workers: int
+    engine: Engine, folder: Path, source: str, dag_id: str, workers: int, inline: bool = False
 ) -> tuple[str, dict[str, Any]]:
     from tradewind.dag_processing.manager import DagProcessor
+    from tradewind.executors.inline import InlineExecutor
     from tradewind.executors.local import LocalExecutor
     from tradewind.scheduler.worker_services import DatabaseWorkerServices
 
     (folder / "dag_file.py").write_text(textwrap.dedent(source))
     DagProcessor(folder, sessionmaker(bind=engine), paused_by_default=False).process_once()
     services = DatabaseWorkerServices(engine)
-    executor = LocalExecutor(services, workers=workers)
+    executor: Any = InlineExecutor(services) if inline else LocalExecutor(services, workers=workers)
     scheduler = Scheduler(engine, executor, dags_folder=str(folder))
     scheduler.start()
     stop_triggerer = threading.Event()
@@ -385,3 +386,14 @@ def test_a_dead_triggerers_triggers_are_claimed_by_another(
         assert len(survivor.runner.running_ids()) == 3
     finally:
         survivor.stop()
+
+
+def test_the_inline_executor_resumes_deferred_tasks_and_pokes_sensors_too(
+    engine: Engine, tmp_path: Path
+) -> None:
+    state, tis = run_in_service(engine, tmp_path, DAG_FILE, "waits_service", 1, inline=True)
+    assert state == "success"
+    assert {k: (t.state, t.try_number) for k, t in tis.items()} == {
+        "sensor": ("success", 1),
+        "deferred": ("success", 1),
+    }

@@ -22,7 +22,7 @@ from tradewind.execution.client import ServicesClient
 from tradewind.execution.dag_cache import DagFileCache
 from tradewind.execution.runner import run_task_try
 from tradewind.execution.task_log import format_line
-from tradewind.execution.task_process import dag_run_info, outcome_event
+from tradewind.execution.task_process import dag_run_info, outcome_event, resume_of
 from tradewind.executors.base import Event, ExecutorError, RunningTry, WorkerServices
 from tradewind.executors.workload import ExecuteTask, TaskOutcomeEvent, TaskStartedEvent
 from tradewind.task_logs.paths import logs_folder, resolve_log_path
@@ -132,6 +132,9 @@ class InlineExecutor:
                     mapped_upstreams=self.cache.mapped_task_ids(dag),
                     max_tries=w.max_tries,
                     clear_xcom=not w.xcom_cleared,
+                    resume=resume_of(w),
+                    first_reschedule_date=w.first_reschedule_date,
+                    reschedule_count=w.reschedule_count,
                 )
         finally:
             self._current = None
