@@ -17,7 +17,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from tradewind.execution.runner import END_METHOD, FAIL_METHOD, Deferral, Resume, TryOutcome
+from tradewind.execution.runner import END_METHOD, FAIL_METHOD, Resume, TryOutcome
+from tradewind.executors.workload import DeferralInfo
 from tradewind.states import TaskInstanceState
 from tradewind.triggers.base import BaseTaskEndEvent
 
@@ -26,24 +27,16 @@ from tradewind.triggers.base import BaseTaskEndEvent
 TryFunction = Callable[..., TryOutcome]
 
 
-def run_waiting_in_process(
-    run_try: TryFunction,
-    *,
-    reschedules_here: bool = True,
-    first_reschedule_date: datetime | None = None,
-    reschedule_count: int = 0,
-) -> TryOutcome:
-    """Run a try through its deferrals and (with ``reschedules_here``) its reschedules;
-    the outcome that ends it. ``first_reschedule_date`` and ``reschedule_count`` say how
-    long a sensor's try has waited before this run of it."""
+def run_waiting_in_process(run_try: TryFunction) -> TryOutcome:
+    """Run a try through its reschedules and deferrals; the outcome that ends it."""
     resume: Resume | None = None
-    first_poke = first_reschedule_date
-    reschedules = reschedule_count
+    first_poke: datetime | None = None
+    reschedules = 0
     while True:
         outcome = run_try(
             resume=resume, first_reschedule_date=first_poke, reschedule_count=reschedules
         )
-        if reschedules_here and outcome.state is TaskInstanceState.UP_FOR_RESCHEDULE:
+        if outcome.state is TaskInstanceState.UP_FOR_RESCHEDULE:
             first_poke = first_poke or outcome.start_date
             reschedules += 1
             resume = None
@@ -55,7 +48,7 @@ def run_waiting_in_process(
         return outcome
 
 
-def wait_for_trigger(deferral: Deferral) -> Resume:
+def wait_for_trigger(deferral: DeferralInfo) -> Resume:
     """Run the deferral's trigger here until its first event; how the task resumes."""
     from tradewind.serialization import codec
     from tradewind.triggers.serialization import load_trigger

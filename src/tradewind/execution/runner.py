@@ -50,6 +50,7 @@ from tradewind.execution.runtime import DagRunInfo, RuntimeTaskInstance
 from tradewind.execution.task_log import LineSink, capture_task_output
 from tradewind.execution.templating import data_values
 from tradewind.execution.timeout import execution_timeout
+from tradewind.executors.workload import DeferralInfo
 from tradewind.retries import retry_delay_for
 from tradewind.sdk.context import set_current_context
 from tradewind.sdk.secrets_access import use_reader
@@ -82,24 +83,11 @@ class TryOutcome:
     #: When the task runs again (``up_for_reschedule`` only), keeping its try number.
     reschedule_date: datetime | None = None
     #: What the task waits for (``deferred`` only).
-    deferral: Deferral | None = None
+    deferral: DeferralInfo | None = None
 
     @property
     def duration(self) -> float:
         return (self.end_date - self.start_date).total_seconds()
-
-
-@dataclass(frozen=True)
-class Deferral:
-    """A deferred try: the trigger to run (class path, keyword arguments in the XCom
-    codec's text), where to resume (``next_method`` with ``next_kwargs``, codec text) and
-    when to give up waiting (``timeout_at``, or ``None``)."""
-
-    trigger_classpath: str
-    trigger_kwargs: str
-    next_method: str
-    next_kwargs: str
-    timeout_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -183,7 +171,8 @@ def run_task_try(
     as it queues the try).
 
     ``resume`` continues a deferred try (see :class:`Resume`); the outcome of a try that
-    defers is ``deferred`` with its :class:`Deferral`. A sensor in ``reschedule`` mode
+    defers is ``deferred`` with its
+    :class:`~tradewind.executors.workload.DeferralInfo`. A sensor in ``reschedule`` mode
     ends ``up_for_reschedule`` with a ``reschedule_date``; ``first_reschedule_date`` (when
     its first poke ran) and ``reschedule_count`` tell it how long it has waited so far.
     """
@@ -334,7 +323,7 @@ def _resume(task: Any, context: dict[str, Any], resume: Resume) -> Any:
     return method(context, **resume.kwargs)
 
 
-def _deferral(deferred: TaskDeferred) -> Deferral:
+def _deferral(deferred: TaskDeferred) -> DeferralInfo:
     """What to store of a deferral: the trigger and resume arguments as codec text."""
     from tradewind.serialization import codec
     from tradewind.triggers.serialization import serialize_trigger
@@ -347,7 +336,13 @@ def _deferral(deferred: TaskDeferred) -> Deferral:
             f"the kwargs to resume {deferred.method_name!r} with cannot be stored: {err}"
         ) from None
     timeout_at = None if deferred.timeout is None else _now() + deferred.timeout
-    return Deferral(classpath, kwargs, deferred.method_name, next_kwargs, timeout_at)
+    return DeferralInfo(
+        trigger_classpath=classpath,
+        trigger_kwargs=kwargs,
+        next_method=deferred.method_name,
+        next_kwargs=next_kwargs,
+        timeout_at=timeout_at,
+    )
 
 
 def _prepare(task: AbstractOperator, context: dict[str, Any], map_index: int) -> Any:

@@ -23,7 +23,7 @@ import signal
 import socket
 import sys
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +34,6 @@ from tradewind.execution.task_log import format_line
 from tradewind.execution.worker_client import PipeClient
 from tradewind.executors.workload import (
     RESCHEDULE_METHOD,
-    DeferralInfo,
     ExecuteTask,
     TaskOutcomeEvent,
     TaskStartedEvent,
@@ -152,7 +151,7 @@ def outcome_event(w: ExecuteTask, outcome: TryOutcome, pid: int, hostname: str) 
         pid=pid,
         hostname=hostname,
         reschedule_date=outcome.reschedule_date,
-        deferral=None if outcome.deferral is None else DeferralInfo(**asdict(outcome.deferral)),
+        deferral=outcome.deferral,
     )
 
 

@@ -121,14 +121,20 @@ class BashOperator(BaseOperator):
         return self.output_processor(last_line)
 
     def on_kill(self) -> None:
-        process = self._process
-        if process is not None and process.poll() is None:
-            try:
-                os.killpg(os.getpgid(process.pid), signal.SIGTERM)
-                process.wait(timeout=5)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(os.getpgid(process.pid), signal.SIGKILL)
+        stop_process_group(self._process)
+
+
+def stop_process_group(process: subprocess.Popen[bytes] | None) -> None:
+    """Stop a command started in its own session and everything it started: SIGTERM to
+    its group, SIGKILL if it is still there 5 s later."""
+    if process is None or process.poll() is not None:
+        return
+    try:
+        os.killpg(os.getpgid(process.pid), signal.SIGTERM)
+        process.wait(timeout=5)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(os.getpgid(process.pid), signal.SIGKILL)
 
 
 class BashDecoratedOperator(BashOperator):

@@ -158,44 +158,37 @@ class BaseSensorOperator(BaseOperator):
             if result:
                 self.log.info("Success criteria met. Exiting.")
                 return result.xcom_value if isinstance(result, PokeReturnValue) else None
-            elapsed = time.monotonic() - started
-            if elapsed > self.timeout:
-                message = f"Sensor has timed out; run duration of {elapsed:.3f} seconds exceeds "
-                message += f"the specified timeout of {self.timeout:g}."
-                if self.soft_fail:
-                    raise TradewindSkipException(message)
-                raise TradewindSensorTimeout(message)
-            wait = min(
-                self.next_poke_interval(pokes, elapsed, started),
-                max(0.0, self.timeout - elapsed),
-            )
+            wait = self._next_wait(pokes, time.monotonic() - started, started)
             self.log.info("Condition not met; poking again in %.3g s", wait)
             _sleep(wait)
 
-    def _poke_and_reschedule(self, context: Any) -> Any:
-        """One poke; if the condition does not hold yet, give the worker slot back until
-        the next poke (:class:`TradewindRescheduleException`). The timeout counts from the
-        first poke of this try, whose time the orchestrator keeps."""
-        now = datetime.now(UTC)
-        ti = context.get("ti") if hasattr(context, "get") else None
-        first = ti.get_first_reschedule_date(context) if ti is not None else None
-        started = first or now
-        pokes = int(context.get("task_reschedule_count", 0)) + 1 if hasattr(context, "get") else 1
-        result = self._poke_once(context)
-        if result:
-            self.log.info("Success criteria met. Exiting.")
-            return result.xcom_value if isinstance(result, PokeReturnValue) else None
-        elapsed = (datetime.now(UTC) - started).total_seconds()
+    def _next_wait(self, pokes: int, elapsed: float, started: object) -> float:
+        """Seconds until the next poke, never past the timeout; a timeout that has passed
+        fails the task (or skips it, with ``soft_fail``)."""
         if elapsed > self.timeout:
             message = f"Sensor has timed out; run duration of {elapsed:.3f} seconds exceeds "
             message += f"the specified timeout of {self.timeout:g}."
             if self.soft_fail:
                 raise TradewindSkipException(message)
             raise TradewindSensorTimeout(message)
-        wait = min(
-            self.next_poke_interval(pokes, elapsed, started.isoformat()),
-            max(0.0, self.timeout - elapsed),
+        return min(
+            self.next_poke_interval(pokes, elapsed, started), max(0.0, self.timeout - elapsed)
         )
+
+    def _poke_and_reschedule(self, context: Any) -> Any:
+        """One poke; if the condition does not hold yet, give the worker slot back until
+        the next poke (:class:`TradewindRescheduleException`). The timeout counts from the
+        first poke of this try, whose time the orchestrator keeps."""
+        ti = context.get("ti")
+        first = ti.get_first_reschedule_date(context) if ti is not None else None
+        started = first or datetime.now(UTC)
+        pokes = int(context.get("task_reschedule_count", 0)) + 1
+        result = self._poke_once(context)
+        if result:
+            self.log.info("Success criteria met. Exiting.")
+            return result.xcom_value if isinstance(result, PokeReturnValue) else None
+        elapsed = (datetime.now(UTC) - started).total_seconds()
+        wait = self._next_wait(pokes, elapsed, started.isoformat())
         self.log.info("Condition not met; rescheduling for %.3g s from now", wait)
         raise TradewindRescheduleException(datetime.now(UTC) + timedelta(seconds=wait))
 

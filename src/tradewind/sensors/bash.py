@@ -11,9 +11,7 @@ and any other fails the task without retry (or skips it with ``soft_fail``).
 from __future__ import annotations
 
 import codecs
-import contextlib
 import os
-import signal
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -141,12 +139,7 @@ class BashSensor(BaseSensorOperator):
             self._process = None
 
     def on_kill(self) -> None:
-        process = self._process
-        if process is None or process.poll() is not None:
-            return
-        try:
-            os.killpg(os.getpgid(process.pid), signal.SIGTERM)
-            process.wait(timeout=5)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(os.getpgid(process.pid), signal.SIGKILL)
+        # Imported here: tradewind.operators imports the SDK, which imports the sensors.
+        from tradewind.operators.bash import stop_process_group
+
+        stop_process_group(self._process)

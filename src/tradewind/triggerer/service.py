@@ -17,18 +17,16 @@ triggerers never run it at once for long.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from tradewind import config
-from tradewind.db.models import Job
 from tradewind.db.queries import triggers
+from tradewind.db.queries.dags import end_job, heartbeat_job, start_job
 from tradewind.triggerer.runner import TriggerResult, TriggerRunner
 from tradewind.triggers.base import BaseTaskEndEvent
 from tradewind.triggers.serialization import load_trigger
@@ -62,19 +60,8 @@ class TriggererService:
         self._running: set[int] = set()
 
     def start(self) -> None:
-        now = datetime.now(UTC)
         with Session(self.engine) as session, session.begin():
-            job = Job(
-                job_type=triggers.JOB_TYPE,
-                state="running",
-                hostname=socket.gethostname(),
-                pid=os.getpid(),
-                start_date=now,
-                latest_heartbeat=now,
-            )
-            session.add(job)
-            session.flush()
-            self.job_id = job.id
+            self.job_id = start_job(session, triggers.JOB_TYPE)
         self.runner.start()
         log.info("triggerer job %s started (capacity %s)", self.job_id, self.capacity)
 
@@ -102,9 +89,7 @@ class TriggererService:
         with Session(self.engine) as session, session.begin():
             clock = time.monotonic()
             if clock - self._heartbeat_at >= HEARTBEAT_SECONDS:
-                session.execute(
-                    update(Job).where(Job.id == self.job_id).values(latest_heartbeat=now)
-                )
+                heartbeat_job(session, self.job_id)
                 self._heartbeat_at = clock
             moved = bool(self._settle(session, results))
             triggers.claim(session, self.job_id, self.capacity, now - self.health_threshold)
@@ -124,7 +109,8 @@ class TriggererService:
         except Exception as err:  # a trigger that cannot be rebuilt fails its task
             log.error("trigger %s (%s) cannot be loaded: %s", trigger_id, classpath, err)
             with Session(self.engine) as session, session.begin():
-                triggers.fire(session, trigger_id, error=f"{classpath} cannot be loaded: {err}")
+                error = f"{classpath} cannot be loaded: {err}"
+                triggers.fire_many(session, [(trigger_id, None, error)])
             _wake_scheduler()
             return
         self.runner.add(trigger_id, trigger)
@@ -152,11 +138,7 @@ class TriggererService:
             return
         with Session(self.engine) as session, session.begin():
             triggers.release(session, self.job_id)
-            session.execute(
-                update(Job)
-                .where(Job.id == self.job_id)
-                .values(state="success", end_date=datetime.now(UTC))
-            )
+            end_job(session, self.job_id)
         log.info("triggerer job %s stopped", self.job_id)
 
 

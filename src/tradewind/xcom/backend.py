@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -206,19 +207,22 @@ def load_backend(class_path: str) -> BaseXCom:
 
 
 @functools.cache
-def _backend_for(class_path: str, home: str) -> BaseXCom:
-    return load_backend(class_path)
+def _backend_for(home: str | None, env_class_path: str | None) -> BaseXCom:
+    from tradewind import config
+
+    return load_backend(str(config.get("xcom", "backend") or DEFAULT_BACKEND))
 
 
 def get_backend() -> BaseXCom:
     """This process's backend, from ``xcom.backend``: one instance per process and
     ``$TRADEWIND_HOME``, made in a worker before it forks task processes, which inherit it
     (so a backend must stay usable after ``os.fork()``: the built-in one keeps a storage
-    connection per process id). It reads its settings when made."""
-    from tradewind import config
+    connection per process id). It reads its settings when made; finding it again reads
+    only the environment, since every XCom push and pull asks for it."""
+    return _backend_for(os.environ.get("TRADEWIND_HOME"), os.environ.get(_BACKEND_ENV))
 
-    class_path = config.get("xcom", "backend") or DEFAULT_BACKEND
-    return _backend_for(str(class_path), str(config.home()))
+
+_BACKEND_ENV = "TRADEWIND__XCOM__BACKEND"
 
 
 def reset_backend() -> None:

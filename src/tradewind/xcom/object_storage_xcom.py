@@ -21,6 +21,7 @@ b'xxx'
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
@@ -32,7 +33,6 @@ from tradewind.xcom.backend import (
     BaseXCom,
     XComResult,
     int_setting,
-    preview_text,
     utf8_length,
 )
 from tradewind.xcom.cache import ReadCache, cache_from_config
@@ -185,9 +185,10 @@ class ObjectStorageXCom(BaseXCom):
         ref = parse_ref(result.value)
         if ref is not None:
             return f"<{ref.kind} of {ref.size} bytes in object storage: {ref.url}>"
-        if parse_sealed(result.value) is not None:
-            text = blob.open_bytes(parse_sealed(result.value) or b"", keyring=self.keyring).decode()
-            return codec.decode(text) if len(text) <= 200 else preview_text(text)
+        sealed = parse_sealed(result.value)
+        if sealed is not None:  # previewed as the text it seals
+            text = blob.open_bytes(sealed, keyring=self.keyring).decode()
+            return super().orm_deserialize_value(dataclasses.replace(result, value=text))
         return super().orm_deserialize_value(result)
 
     # -- purge ------------------------------------------------------------------------

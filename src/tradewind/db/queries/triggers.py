@@ -91,13 +91,6 @@ def release(session: Session, triggerer_id: int) -> None:
     )
 
 
-def fire(
-    session: Session, trigger_id: int, *, payload: Any = None, error: str | None = None
-) -> list[RunKey]:
-    """One trigger fired (``payload``) or failed (``error``); see :func:`fire_many`."""
-    return fire_many(session, [(trigger_id, payload, error)])
-
-
 _TI = TaskInstance.__table__.c
 _RESUME = (
     update(TaskInstance.__table__)  # type: ignore[arg-type]
@@ -166,11 +159,6 @@ _END = (
         updated_at=bindparam("v_now"),
     )
 )
-
-
-def end_tasks(session: Session, trigger_id: int, state: str, xcoms: dict[str, Any]) -> list[RunKey]:
-    """One trigger ended its task instances itself; see :func:`end_tasks_many`."""
-    return end_tasks_many(session, [(trigger_id, state, xcoms)])
 
 
 def end_tasks_many(session: Session, ended: list[tuple[int, str, dict[str, Any]]]) -> list[RunKey]:

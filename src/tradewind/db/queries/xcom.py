@@ -171,6 +171,11 @@ def _results(rows: Any) -> list[XComResult]:
     ]
 
 
+def count_where(bind: Bind, condition: Any) -> int:
+    """How many rows match ``condition``."""
+    return int(bind.execute(select(func.count()).select_from(_TABLE).where(condition)).scalar_one())
+
+
 def rows_where(bind: Bind, condition: Any, *, prefix: bytes | None = None) -> list[XComResult]:
     """The rows matching ``condition`` (and whose value starts with ``prefix``), as the
     backend sees them."""

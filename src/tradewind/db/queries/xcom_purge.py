@@ -79,7 +79,7 @@ def purge_older_than(
         condition = condition & (XComRow.dag_id == dag_id)
     report = PurgeReport()
     if dry_run:
-        report.rows = len(xcom_queries.rows_where(session.connection(), condition))
+        report.rows = xcom_queries.count_where(session.connection(), condition)
         report.orphans = len(_orphans(session, cutoff, dag_id, backend))
         return report
     deleted = xcom_queries.delete_where(session.connection(), condition, returning=True)
