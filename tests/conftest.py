@@ -28,7 +28,7 @@ def _isolated_home(
     yield
 
 
-pytest_plugins = ["object_storage"]  # tests/object_storage.py: S3 and GCS servers
+pytest_plugins = ["object_storage", "api_server"]  # S3 and GCS servers; the API server
 POSTGRES_ADMIN_URL = os.environ.get(
     "TRADEWIND_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )

@@ -73,6 +73,30 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # its triggers are claimed by another.
         "health_check_threshold": 30,
     },
+    "api": {
+        # Where ``tradewind api-server`` (and ``standalone``) listens. 127.0.0.1 keeps the API
+        # on this machine; 0.0.0.0 serves every interface.
+        "host": "127.0.0.1",
+        "port": 8080,
+        # Key that signs API tokens (HS256). Unset: a random key kept in the metadata DB,
+        # shared by every API server and replaced by ``tradewind users revoke-tokens``.
+        "secret_key": None,
+        # Seconds an API token from POST /auth/token is valid.
+        "access_token_expiration": 3600,
+        # Largest request body accepted, in bytes (bigger gets 413).
+        "max_body_bytes": 1024 * 1024,
+        # Page sizes: the default ``limit``, and the most a request may ask for.
+        "fallback_page_limit": 50,
+        "maximum_page_limit": 100,
+        # Failed logins (token or Basic) from one client or for one user name within
+        # ``failed_login_window`` seconds before further tries get 429 until it passes.
+        "failed_login_limit": 5,
+        "failed_login_window": 60,
+        # GET /api/v2/config: true (secrets masked) or false (403).
+        "expose_config": True,
+        # Log each request (uvicorn's access log).
+        "access_log": False,
+    },
     "database": {
         # SQLAlchemy URL; unset means SQLite at $TRADEWIND_HOME/tradewind.db.
         "url": None,

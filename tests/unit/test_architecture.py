@@ -21,6 +21,7 @@ RULES = {
     "execution": {"db", "scheduler", "api"},
     "xcom": {"db", "scheduler", "api"},
     "scheduler": {"execution", "api"},
+    "api": {"execution", "dag_processing"},
 }
 
 

@@ -40,12 +40,14 @@ def _output_arg(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from tradewind.cli import (
+        api_server,
         backfill,
         config_cmd,
         connections,
         pools,
         runs,
         services,
+        users,
         variables,
         xcom,
     )
@@ -145,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t_test.set_defaults(handler="tradewind.cli.tasks:test")
     runs.add_task_parsers(task_cmds)
-    for module in (variables, connections, pools, config_cmd, backfill, xcom):
+    for module in (variables, connections, pools, config_cmd, backfill, xcom, users, api_server):
         module.add_parsers(groups)
     return parser
 

@@ -43,12 +43,19 @@ def add_parsers(groups: Any, dags_folder_arg: Any) -> None:
     standalone = groups.add_parser(
         "standalone",
         help="run everything on this machine: database, DAG processor, scheduler, workers",
-        description="Set up $TRADEWIND_HOME on first start (SQLite database, Fernet key, logs), "
-        "migrate the database, then run the DAG processor, the scheduler with local "
-        "workers and a triggerer until Ctrl-C or SIGTERM.",
+        description="Set up $TRADEWIND_HOME on first start (SQLite database, Fernet key, logs, "
+        "an admin user whose password is printed once), migrate the database, then run the "
+        "DAG processor, the scheduler with local workers, a triggerer and the REST API until "
+        "Ctrl-C or SIGTERM.",
     )
     dags_folder_arg(standalone)
     standalone.add_argument("--workers", type=int, help="local executor workers (default: config)")
+    standalone.add_argument(
+        "--port", "-p", type=int, help="REST API port (default: api.port, 8080)"
+    )
+    standalone.add_argument(
+        "--host", "-H", help="REST API address to listen on (default: api.host, 127.0.0.1)"
+    )
     standalone.set_defaults(handler="tradewind.cli.services:standalone")
 
 
@@ -145,6 +152,26 @@ def _start_triggerer(engine: Any) -> tuple[threading.Event, threading.Thread]:
     return stop, thread
 
 
+def _ensure_admin(engine: Any) -> str | None:
+    """With no API user at all, make ``admin`` with a random password; that password (shown
+    once), else ``None``."""
+    import secrets
+
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from tradewind.api.auth.passwords import hash_password
+    from tradewind.db.models import User
+    from tradewind.db.queries.users import create_user
+
+    with Session(engine) as session, session.begin():
+        if session.scalar(select(User.id).limit(1)) is not None:
+            return None
+        password = secrets.token_urlsafe(16)
+        create_user(session, "admin", hash_password(password), ["Admin"])
+    return password
+
+
 def standalone(args: argparse.Namespace) -> int:
     import subprocess
 
@@ -170,11 +197,25 @@ def standalone(args: argparse.Namespace) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     from sqlalchemy.engine import make_url
 
+    from tradewind.cli.api_server import listen_address, open_server
+    from tradewind.cli.common import CommandError, report
+
+    host, port = listen_address(args)
+    try:
+        api = open_server(host, port, engine)
+    except CommandError as err:
+        return report(err)
+    admin_password = _ensure_admin(engine)
+
     print("Tradewind standalone")
     print(f"  home:        {home}")
     print(f"  database:    {make_url(url).render_as_string(hide_password=True)}")
     print(f"  DAGs folder: {folder}")
     print(f"  task logs:   {logs_folder()}")
+    print(f"  REST API:    http://{host}:{api.port}/api/v2 (docs at /docs)")
+    if admin_password is not None:
+        print(f"  API user 'admin' created, password: {admin_password}")
+        print("  (shown only now; more users: 'tradewind users create')")
     print("  New DAGs start paused: 'tradewind dags unpause DAG_ID', then")
     print("  'tradewind dags trigger DAG_ID' (in another terminal). Ctrl-C stops everything.")
     sys.stdout.flush()
@@ -182,11 +223,14 @@ def standalone(args: argparse.Namespace) -> int:
         [sys.executable, "-m", "tradewind.cli.main", "dag-processor", "--dags-folder", str(folder)]
     )
     stop_triggerer, triggerer_thread = _start_triggerer(engine)
+    api_thread = api.start_thread()
     try:
         return _run_scheduler(engine, folder, args.workers)
     finally:
+        api.stop()
         stop_triggerer.set()
         triggerer_thread.join(timeout=10)
+        api_thread.join(timeout=10)
         processor.terminate()
         try:
             processor.wait(timeout=10)

@@ -187,6 +187,35 @@ def serialize_task(task: AbstractOperator) -> JsonDict:
     return data
 
 
+def _access_control(dag_id: str, value: Any) -> dict[str, dict[str, list[str]]]:
+    """Airflow's ``access_control`` in one shape: ``{role: {resource: [action, ...]}}``.
+
+    ``{"role": {"can_read"}}`` is short for ``{"role": {"DAGs": {"can_read"}}}``.
+    """
+    if not value:
+        return {}
+    if not isinstance(value, dict):
+        raise SerializationError(
+            f"DAG {dag_id!r}: access_control must be a dict of role name to permissions"
+        )
+
+    def actions(role: str, items: Any) -> list[str]:
+        if isinstance(items, str) or not all(isinstance(a, str) for a in items):
+            raise SerializationError(
+                f"DAG {dag_id!r}: access_control[{role!r}] must be a set of action names "
+                "such as {'can_read', 'can_edit'}"
+            )
+        return sorted(set(items))
+
+    shaped: dict[str, dict[str, list[str]]] = {}
+    for role, perms in value.items():
+        if isinstance(perms, dict):
+            shaped[str(role)] = {str(res): actions(role, acts) for res, acts in perms.items()}
+        else:
+            shaped[str(role)] = {"DAGs": actions(role, perms)}
+    return shaped
+
+
 def serialize_dag(dag: DAG) -> JsonDict:
     """``dag`` as plain JSON data with ``"__version"``; raises :class:`SerializationError`."""
     from tradewind.timetables import serialize_timetable
@@ -201,6 +230,7 @@ def serialize_dag(dag: DAG) -> JsonDict:
         "doc_md": _text(dag.doc_md),
         "dag_display_name": _text(dag.dag_display_name),
         "tags": sorted(str(t) for t in dag.tags),
+        "access_control": _access_control(dag.dag_id, dag.access_control),
         "owner_links": json_only(dag.owner_links) or {},
         "template_searchpath": [str(p) for p in dag.template_searchpath],
         "timetable": serialize_timetable(dag.timetable),

@@ -15,6 +15,7 @@ Version 1 (``FORMAT_VERSION``)::
       "dag": {
         "dag_id": str, "fileloc": str | null, "description": str | null,
         "doc_md": str | null, "dag_display_name": str, "tags": [str, ...] (sorted),
+        "access_control": {role: {resource: [action, ...]}},  # absent in older versions
         "owner_links": {str: str}, "template_searchpath": [str, ...],
         "timetable": {"type": str, "summary": str, ...}   # Timetable.serialize(); a custom
             # class: {"type": "pkg.mod.Class", "summary", "description", "data": {...}}

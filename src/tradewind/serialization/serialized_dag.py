@@ -252,6 +252,8 @@ class SerializedDAG(TaskGraph[SerializedTask]):
         self.doc_md: str | None = body["doc_md"]
         self.dag_display_name: str = body["dag_display_name"]
         self.tags: list[str] = list(body["tags"])
+        #: ``{role: {resource: [action, ...]}}`` (versions stored before it had none).
+        self.access_control: dict[str, dict[str, list[str]]] = body.get("access_control") or {}
         self.owner_links: dict[str, str] = dict(body["owner_links"])
         self.template_searchpath: list[str] = list(body["template_searchpath"])
         self.timetable: Timetable = _timetable(body["timetable"], self.dag_id)

@@ -94,7 +94,7 @@ def test_the_key_file_shows_as_the_fernet_keys_source(home: Path, capsys) -> Non
 def test_section_filter(home: Path, capsys) -> None:
     assert {s for s, _ in settings(capsys, "--section", "database")} == {"database"}
     assert main(["config", "list", "--section", "nope"]) == 2
-    assert "no section 'nope'; sections: core, dag_processor, " in capsys.readouterr().err
+    assert "no section 'nope'; sections: api, core, dag_processor, " in capsys.readouterr().err
 
 
 def test_get_value_prints_one_value_unmasked(home: Path, monkeypatch, capsys) -> None:

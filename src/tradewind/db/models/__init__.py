@@ -12,6 +12,7 @@ from tradewind.db.models.pool import Pool
 from tradewind.db.models.secrets import Connection, Variable
 from tradewind.db.models.taskinstance import TaskInstance, TaskInstanceHistory, TaskMap
 from tradewind.db.models.trigger import TaskReschedule, Trigger
+from tradewind.db.models.users import TokenSigningKey, User
 from tradewind.db.models.xcom import XComRow
 
 __all__ = [
@@ -32,7 +33,9 @@ __all__ = [
     "TaskInstanceHistory",
     "TaskMap",
     "TaskReschedule",
+    "TokenSigningKey",
     "Trigger",
+    "User",
     "Variable",
     "XComRow",
 ]

@@ -47,6 +47,9 @@ class DagModel(Base):
     max_consecutive_failed_dag_runs: Mapped[int] = mapped_column(Integer, default=0)
     has_task_concurrency_limits: Mapped[bool] = mapped_column(Boolean, default=False)
     last_parsed_time: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: The DAG's ``access_control`` (``{role: {resource: [action]}}``), NULL when it has none;
+    #: here so the API can check per-DAG access without reading serialized DAGs.
+    access_control: Mapped[dict[str, dict[str, list[str]]] | None] = mapped_column(JSON)
     #: When the scheduler should next create a run, and for which interval.
     next_dagrun: Mapped[datetime | None] = mapped_column(UtcDateTime)
     next_dagrun_data_interval_start: Mapped[datetime | None] = mapped_column(UtcDateTime)

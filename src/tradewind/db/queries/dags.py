@@ -77,6 +77,7 @@ def upsert_dag(
     row.max_active_runs = dag.max_active_runs
     row.max_consecutive_failed_dag_runs = dag.max_consecutive_failed_dag_runs
     row.has_task_concurrency_limits = dag.has_task_concurrency_limits
+    row.access_control = dag.access_control or None
     row.last_parsed_time = now
     session.flush()
     _sync_tags(session, dag.dag_id, dag.tags)
