@@ -107,11 +107,12 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
     errors.install(app)
     secured = [Depends(authenticate)]
     for module in route_modules():
+        documented = errors.ERROR_RESPONSES
         if (public := getattr(module, "public_router", None)) is not None:
-            app.include_router(public)
+            app.include_router(public, responses=documented)
         if (v2 := getattr(module, "router", None)) is not None:
-            app.include_router(v2, prefix=V2_PREFIX, dependencies=secured)
+            app.include_router(v2, prefix=V2_PREFIX, dependencies=secured, responses=documented)
         if (v1 := getattr(module, "v1_router", None)) is not None:
-            app.include_router(v1, prefix=V1_PREFIX, dependencies=secured)
+            app.include_router(v1, prefix=V1_PREFIX, dependencies=secured, responses=documented)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     return app

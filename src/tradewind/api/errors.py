@@ -15,9 +15,26 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
+
+
+class ProblemDetail(BaseModel):
+    """The body of every error answer (RFC 7807, as Airflow's API returns them)."""
+
+    detail: Any
+    status: int
+    title: str
+    type: str
+
+
+#: Documented on every route, so clients and schema checkers know the error bodies.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ProblemDetail, "description": HTTPStatus(status).phrase}
+    for status in (400, 401, 403, 404, 409, 413, 429)
+}
 
 
 class ApiError(Exception):

@@ -19,7 +19,7 @@ class LoginResponse(BaseModel):
     access_token: str
 
 
-@public_router.post("/auth/token", status_code=201, responses={401: {}, 429: {}})
+@public_router.post("/auth/token", status_code=201)
 def create_token(body: LoginBody, request: Request) -> LoginResponse:
     """Exchange a user name and password for a short-lived bearer token (``api.
     access_token_expiration`` seconds). Too many failed tries get 429 for a while."""
