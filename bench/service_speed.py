@@ -116,9 +116,11 @@ class Service:
         return proc
 
     def start(self, dags: Path) -> None:
+        standalone = [sys.executable, "-m", "tradewind.cli.main", "standalone"]
         self.log = open(self.home / "standalone.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tradewind.cli.main", "standalone", "--dags-folder", str(dags)],
+            # --port 0: the REST API on any free port, so benches never collide on 8080.
+            [*standalone, "--port", "0", "--dags-folder", str(dags)],
             env=self.env,
             stdout=self.log,
             stderr=subprocess.STDOUT,

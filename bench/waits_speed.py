@@ -7,7 +7,8 @@ separate processes against a fresh ``$TRADEWIND_HOME`` (SQLite; PostgreSQL with
 a. 1,000 concurrent deferred waits of 5 s each (a task mapped over 1,000 inputs, each
    deferring to a ``TimeDeltaTrigger``) with one triggerer and 2 local workers: trigger
    to run end (goal <= 10 s), and the triggerer's peak RSS (goal <= 150 MB); then the
-   same with ``end_from_trigger`` (the trigger ends each task: no resume in a worker);
+   same with ``end_from_trigger`` (the trigger ends each task: no resume in a worker),
+   and with ``start_from_trigger`` (each task starts waiting, no first worker try);
 b. 200 sensors in reschedule mode poking every second (each done 8 s after the run
    started) on 4 worker slots, beside a 20-task chain of ordinary tasks in the same run:
    when the chain ends compared with the chain alone (no starvation), and when the sensors
@@ -36,6 +37,7 @@ from service_speed import _utc
 DEFERRED = """
 from datetime import timedelta
 from tradewind.sdk import BaseOperator, dag
+from tradewind.triggers.base import StartTriggerArgs
 from tradewind.triggers.temporal import TimeDeltaTrigger
 
 
@@ -76,6 +78,29 @@ def bench_deferred_1000_end_from_trigger():
     WaitEndingInTriggerer.partial(task_id="wait").expand(i=list(range(1000)))
 
 bench_deferred_1000_end_from_trigger()
+
+
+class WaitFromTheStart(BaseOperator):
+    start_from_trigger = True
+    start_trigger_args = StartTriggerArgs(
+        trigger_cls="tradewind.triggers.temporal.TimeDeltaTrigger",
+        trigger_kwargs={"delta": timedelta(seconds=5)},
+        next_method="done",
+    )
+
+    def __init__(self, i, **kwargs):
+        super().__init__(**kwargs)
+        self.i = i
+
+    def done(self, context, event=None):
+        return None
+
+
+@dag(schedule=None, max_active_tasks=2000)
+def bench_deferred_1000_start_from_trigger():
+    WaitFromTheStart.partial(task_id="wait").expand(i=list(range(1000)))
+
+bench_deferred_1000_start_from_trigger()
 """
 
 SENSORS = """
@@ -216,6 +241,9 @@ def deferred(db_url: str | None) -> None:
         sampler.start()
         seconds, (_, state) = services.run("bench_deferred_1000", "bench_1")
         ended, (_, ended_state) = services.run("bench_deferred_1000_end_from_trigger", "bench_2")
+        started, (_, started_state) = services.run(
+            "bench_deferred_1000_start_from_trigger", "bench_3"
+        )
         sampler.stop.set()
         sampler.join()
         print(
@@ -226,10 +254,15 @@ def deferred(db_url: str | None) -> None:
             f"   the same, each ending in the triggerer (end_from_trigger, no resume try): "
             f"{ended:.2f} s ({ended_state})"
         )
+        print(
+            f"   the same, each starting in the triggerer (start_from_trigger, no first try; "
+            f"resumes in a worker): {started:.2f} s ({started_state})"
+        )
         cpu_scheduler = tree_cpu_seconds(scheduler_pid) - cpu_before[0]
         cpu_triggerer = tree_cpu_seconds(triggerer_pid) - cpu_before[1]
         print(
-            f"   CPU over both runs: scheduler + workers + task processes {cpu_scheduler:.1f} s, "
+            f"   CPU over the three runs: scheduler + workers + task processes "
+            f"{cpu_scheduler:.1f} s, "
             f"triggerer {cpu_triggerer:.1f} s"
         )
         print(

@@ -58,7 +58,10 @@ _TI_TRANSITIONS: dict[TaskInstanceState | None, frozenset[TaskInstanceState]] = 
     None: frozenset(
         {TI.SCHEDULED, TI.QUEUED, TI.SKIPPED, TI.UPSTREAM_FAILED, TI.REMOVED, TI.SUCCESS, TI.FAILED}
     ),
-    TI.SCHEDULED: frozenset({TI.QUEUED, TI.SKIPPED, TI.UPSTREAM_FAILED, TI.REMOVED, TI.FAILED}),
+    # SCHEDULED -> DEFERRED: a task with start_from_trigger waits in the triggerer first.
+    TI.SCHEDULED: frozenset(
+        {TI.QUEUED, TI.DEFERRED, TI.SKIPPED, TI.UPSTREAM_FAILED, TI.REMOVED, TI.FAILED}
+    ),
     TI.QUEUED: frozenset({TI.RUNNING, TI.SCHEDULED, TI.FAILED, TI.SKIPPED, TI.UP_FOR_RETRY}),
     TI.RUNNING: frozenset(
         {

@@ -397,3 +397,95 @@ def test_the_inline_executor_resumes_deferred_tasks_and_pokes_sensors_too(
         "sensor": ("success", 1),
         "deferred": ("success", 1),
     }
+
+
+START_DAG = """
+from datetime import UTC, datetime, timedelta
+from tradewind.sdk import BaseOperator, dag, task
+from tradewind.sensors.time import DateTimeSensorAsync
+from tradewind.triggers.base import StartTriggerArgs
+
+
+class StartsInTriggerer(BaseOperator):
+    start_from_trigger = True
+    start_trigger_args = StartTriggerArgs(
+        trigger_cls="tradewind.triggers.temporal.TimeDeltaTrigger",
+        trigger_kwargs={"delta": timedelta(seconds=0.05)},
+        next_method="resume",
+        next_kwargs={"note": "from the start trigger"},
+    )
+
+    def execute(self, context):
+        raise RuntimeError("a task that starts from its trigger must not run execute")
+
+    def resume(self, context, event=None, note=None):
+        return note
+
+
+@dag(schedule=None)
+def waits_start_from_trigger():
+    @task
+    def after(value):
+        assert value == "from the start trigger"
+
+    after(StartsInTriggerer(task_id="starts").output)
+    StartsInTriggerer.partial(task_id="mapped").expand(retries=[0, 0, 0])
+    DateTimeSensorAsync(
+        task_id="past_moment", target_time=datetime(2020, 1, 1, tzinfo=UTC),
+        start_from_trigger=True, end_from_trigger=True,
+    )
+
+waits_start_from_trigger()
+"""
+
+
+def test_a_task_can_start_waiting_in_the_triggerer_without_a_first_worker_try(
+    engine: Engine, tmp_path: Path
+) -> None:
+    from tradewind.task_logs.paths import logs_folder
+
+    state, tis = run_in_service(
+        engine, tmp_path, START_DAG, "waits_start_from_trigger", workers=1
+    )
+    assert state == "success"
+    assert {k: (t.state, t.try_number) for k, t in tis.items()} == {
+        "starts": ("success", 1),
+        "after": ("success", 1),
+        "mapped[0]": ("success", 1),
+        "mapped[1]": ("success", 1),
+        "mapped[2]": ("success", 1),
+        "past_moment": ("success", 1),
+    }
+    # One worker try each for those that resume, none at all for the one ended by its trigger.
+    logs = {p.parent.name: p.read_text() for p in logs_folder().rglob("task_id=starts/*.log")}
+    assert sum(text.count("Starting starts") for text in logs.values()) == 1
+    assert not list(logs_folder().rglob("task_id=past_moment/*.log"))
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Trigger)) == 0
+
+
+def test_start_trigger_args_that_cannot_be_built_fail_at_parse_time() -> None:
+    from tradewind.exceptions import DagDefinitionError
+    from tradewind.sdk import DAG, BaseOperator
+    from tradewind.serialization.dag_json import serialize_dag
+    from tradewind.triggers.base import StartTriggerArgs
+
+    class Broken(BaseOperator):
+        start_from_trigger = True
+        start_trigger_args = StartTriggerArgs(
+            trigger_cls="tradewind.triggers.temporal.TimeDeltaTrigger",
+            trigger_kwargs={"no_such_argument": 1},
+            next_method="resume",
+        )
+
+    with DAG("broken_start", schedule=None) as dag:
+        Broken(task_id="t")
+    with pytest.raises(DagDefinitionError, match="start_trigger_args"):
+        serialize_dag(dag)
+
+
+def test_dags_test_starts_such_tasks_from_their_trigger_in_process(tmp_path: Path) -> None:
+    from tradewind.cli.main import main
+
+    (tmp_path / "start.py").write_text(textwrap.dedent(START_DAG))
+    assert main(["dags", "test", "waits_start_from_trigger", "--dags-folder", str(tmp_path)]) == 0

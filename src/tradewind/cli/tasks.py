@@ -86,7 +86,8 @@ def test(args: argparse.Namespace) -> int:
             map_index=args.map_index,
             log_sink=lambda line: print(line, file=out, flush=True),
             mapped_upstreams=mapped,
-        )
+        ),
+        task,
     )
     key = args.task_id if args.map_index < 0 else f"{args.task_id}[{args.map_index}]"
     if args.json:

@@ -27,9 +27,14 @@ from tradewind.triggers.base import BaseTaskEndEvent
 TryFunction = Callable[..., TryOutcome]
 
 
-def run_waiting_in_process(run_try: TryFunction) -> TryOutcome:
-    """Run a try through its reschedules and deferrals; the outcome that ends it."""
+def run_waiting_in_process(run_try: TryFunction, task: Any = None) -> TryOutcome:
+    """Run a try through its reschedules and deferrals; the outcome that ends it. A
+    ``task`` with ``start_from_trigger`` waits for its start trigger first, as in the
+    service, and its first run is at the trigger's ``next_method``."""
     resume: Resume | None = None
+    start = start_deferral(task) if task is not None else None
+    if start is not None:
+        resume = wait_for_trigger(start)
     first_poke: datetime | None = None
     reschedules = 0
     while True:
@@ -46,6 +51,25 @@ def run_waiting_in_process(run_try: TryFunction) -> TryOutcome:
             resume = wait_for_trigger(outcome.deferral)
             continue
         return outcome
+
+
+def start_deferral(task: Any) -> DeferralInfo | None:
+    """What a task with ``start_from_trigger`` waits for before its first run, else None."""
+    from datetime import timedelta
+
+    from tradewind.serialization.start_trigger import start_trigger_of
+
+    start = start_trigger_of(task)
+    if start is None:
+        return None
+    timeout = start["timeout"]
+    return DeferralInfo(
+        trigger_classpath=start["trigger_cls"],
+        trigger_kwargs=start["trigger_kwargs"],
+        next_method=start["next_method"],
+        next_kwargs=start["next_kwargs"],
+        timeout_at=None if timeout is None else datetime.now(UTC) + timedelta(seconds=timeout),
+    )
 
 
 def wait_for_trigger(deferral: DeferralInfo) -> Resume:

@@ -116,6 +116,7 @@ def run_dag(
                 log_sink=sink,
                 mapped_upstreams=run.mapped_ids,
             ),
+            dag.task_dict[rec.task_id],
         )
 
     running: dict[Future[TryOutcome], TaskInstanceRecord] = {}

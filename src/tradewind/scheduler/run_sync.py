@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
@@ -363,6 +363,8 @@ def _write_changes(
     new_rows: list[dict[str, Any]] = []
     batch: list[ti_queries.Move] = []
     reschedules: list[dict[str, Any]] = []
+    started_deferred: dict[Key, int] = {}
+    started_recs: list[TaskInstanceRecord] = []
     expanded = {r.task_id for r in changes if r.map_index >= 0 and (r.task_id, -1) in snap.ids}
     for tid in sorted(expanded):
         # A mapped task expanded: its unexpanded row becomes map index 0 (as in Airflow),
@@ -405,6 +407,13 @@ def _write_changes(
         deferral_values: dict[str, Any] = {}
         if key in ran and rec.state is TI.DEFERRED and rec.deferral is not None:
             deferral_values = _deferral_values(session, rec.deferral, now)
+        start_trigger = _start_trigger(snap.dag, rec)
+        if start_trigger is not None:
+            # start_from_trigger: the new try begins waiting in the triggerer, no worker.
+            segments[-1].append(TI.DEFERRED)
+            deferral_values = _start_deferral_values(session, start_trigger, try_number, now)
+            started_deferred[key] = try_number + 1
+            started_recs.append(rec)
         if len(segments) == 1 and rec.state is not TI.UP_FOR_RETRY:
             # The common case, written with the others of its shape in one statement below
             # (a try going up_for_retry is archived after its own write, so not batched).
@@ -438,17 +447,20 @@ def _write_changes(
                 break
             changed += len(steps)
             current = steps[-1]
-            snap.store(key, current, try_number)
+            snap.store(key, current, started_deferred.get(key, try_number))
             if current is TI.UP_FOR_RETRY:
                 ti_queries.archive_try(session, ti_id)
     if batch:
         if ti_queries.transition_all(session, batch):
             for ti_id, _, state, via, _, _ in batch:
                 key = snap.keys[ti_id]
-                snap.store(key, state, snap.stored[key][1])
+                snap.store(key, state, started_deferred.get(key, snap.stored[key][1]))
                 changed += len(via) + 1
         else:
             consistent = False
+    for rec in started_recs:
+        rec.state, rec.start_date = TI.DEFERRED, now
+        rec.try_number = started_deferred[(rec.task_id, rec.map_index)]
     if new_rows:
         session.execute(insert(TaskInstance.__table__), new_rows)  # type: ignore[arg-type]
     if reschedules and consistent:
@@ -464,6 +476,35 @@ def _deferral_values(session: Session, deferral: Any, now: datetime) -> dict[str
         "trigger_timeout": deferral.timeout_at,
         "next_method": deferral.next_method,
         "next_kwargs": deferral.next_kwargs,
+    }
+
+
+def _start_trigger(dag: Any, rec: TaskInstanceRecord) -> dict[str, Any] | None:
+    """The stored start trigger of a task instance about to be scheduled for a new try
+    (``start_from_trigger``); ``None`` for every other change."""
+    if rec.state is not TI.SCHEDULED or rec.reschedule_date is not None:
+        return None
+    task = dag.task_dict.get(rec.task_id)
+    start: dict[str, Any] | None = getattr(task, "start_trigger", None)
+    return start
+
+
+def _start_deferral_values(
+    session: Session, start: dict[str, Any], try_number: int, now: datetime
+) -> dict[str, Any]:
+    """Create the trigger a task with ``start_from_trigger`` waits for before any worker
+    try; what its task instance records (the try it begins, counted as started now)."""
+    trigger_id = triggers.create(session, start["trigger_cls"], start["trigger_kwargs"], now)
+    timeout = start.get("timeout")
+    return {
+        "trigger_id": trigger_id,
+        "trigger_timeout": now + timedelta(seconds=timeout) if timeout is not None else None,
+        "next_method": start["next_method"],
+        "next_kwargs": start["next_kwargs"],
+        "try_number": try_number + 1,
+        "start_date": now,
+        "end_date": None,
+        "duration": None,
     }
 
 

@@ -136,6 +136,10 @@ class BaseOperator(AbstractOperator):
     template_fields_renderers: dict[str, str] = {}
     ui_color: str = "#fff"
     ui_fgcolor: str = "#000"
+    #: With ``start_trigger_args`` (a ``tradewind.triggers.base.StartTriggerArgs``): the
+    #: task starts deferred, waiting in the triggerer, without a first worker try.
+    start_from_trigger: bool = False
+    start_trigger_args: Any = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

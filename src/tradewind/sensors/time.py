@@ -134,9 +134,21 @@ class DateTimeSensorAsync(DateTimeSensor):
         super().__init__(**kwargs)
         _check_flag(self.task_id, "end_from_trigger", end_from_trigger)
         self.end_from_trigger = end_from_trigger
-        # Accepted for Airflow DAG files; the task starts in a worker and defers at once.
-        self.start_from_trigger = start_from_trigger
+        _check_flag(self.task_id, "start_from_trigger", start_from_trigger)
         self.trigger_kwargs = trigger_kwargs
+        # A fixed moment can be waited for without a first worker try; a templated one
+        # is only known when rendered, in a worker (which then defers at once).
+        self.start_from_trigger = start_from_trigger and not _looks_templated(
+            str(self.target_time)
+        )
+        if self.start_from_trigger:
+            from tradewind.triggers.base import StartTriggerArgs
+
+            self.start_trigger_args = StartTriggerArgs(
+                trigger_cls="tradewind.triggers.temporal.DateTimeTrigger",
+                trigger_kwargs={"moment": self._moment, "end_from_trigger": end_from_trigger},
+                next_method="execute_complete",
+            )
 
     def execute(self, context: Any) -> Any:
         from tradewind.triggers.temporal import DateTimeTrigger

@@ -30,6 +30,7 @@ from tradewind.serialization.serialized_dag import (
     SerializedTask,
     SerializedTaskGroup,
 )
+from tradewind.serialization.start_trigger import start_trigger_of
 from tradewind.serialization.values import describe, digest, json_only
 
 if TYPE_CHECKING:
@@ -181,6 +182,7 @@ def serialize_task(task: AbstractOperator) -> JsonDict:
     }
     for hook in ("execute", "failure", "success", "retry", "skipped"):
         data[f"has_on_{hook}_callback"] = bool(get(f"on_{hook}_callback"))
+    data["start_from_trigger"] = start_trigger_of(task)
     if isinstance(task, MappedOperator):
         data["expand_input"] = serialize_expand_input(task.expand_input)
         data["mapping_feeders"] = mapping_feeders(task.expand_input)

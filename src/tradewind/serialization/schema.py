@@ -57,6 +57,9 @@ Version 1 (``FORMAT_VERSION``)::
               "has_on_execute_callback", "has_on_failure_callback",
               "has_on_success_callback", "has_on_retry_callback",
               "has_on_skipped_callback",
+              "start_from_trigger": {"trigger_cls", "trigger_kwargs" (codec text),
+                  "next_method", "next_kwargs" (codec text), "timeout" (seconds or null)}
+                  | null,                    # absent in versions stored before it
               # mapped tasks only:
               "expand_input": EXPAND, "mapping_feeders": [task_id, ...] (sorted)}
     EXPAND = {"type": "dict_of_lists", "value": {argument: ARG}}

@@ -94,6 +94,9 @@ class SerializedTask:
         self.task_display_name: str | None = data["task_display_name"]
         self.executor: str | None = data["executor"]
         self.executor_config: dict[str, Any] = data["executor_config"]
+        #: What the task waits for before its first worker try (start_from_trigger), or
+        #: None (see tradewind.serialization.start_trigger).
+        self.start_trigger: dict[str, Any] | None = data.get("start_from_trigger")
         self.ui_color: str = data["ui_color"]
         self.ui_fgcolor: str = data["ui_fgcolor"]
         self.start_date = _dt(data["start_date"])

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 
@@ -100,3 +102,27 @@ class BaseTrigger(abc.ABC):
     def __repr__(self) -> str:
         path, kwargs = self.serialize()
         return f"<{path} {kwargs!r}>"
+
+
+@dataclass
+class StartTriggerArgs:
+    """What an operator with ``start_from_trigger = True`` waits for before its first worker
+    try (Airflow's names): the scheduler stores ``trigger_cls(**trigger_kwargs)`` for the
+    triggerer at once, and the task runs in a worker only when it fires, at ``next_method``
+    (or never, when the trigger ends the task). The arguments are fixed when the DAG file is
+    parsed; they are not templates.
+
+    >>> class WaitFiveSeconds(BaseOperator):  # doctest: +SKIP
+    ...     start_from_trigger = True
+    ...     start_trigger_args = StartTriggerArgs(
+    ...         trigger_cls="tradewind.triggers.temporal.TimeDeltaTrigger",
+    ...         trigger_kwargs={"delta": timedelta(seconds=5)},
+    ...         next_method="execute_complete",
+    ...     )
+    """
+
+    trigger_cls: str
+    next_method: str
+    trigger_kwargs: dict[str, Any] | None = None
+    next_kwargs: dict[str, Any] | None = None
+    timeout: timedelta | None = None

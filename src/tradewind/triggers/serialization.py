@@ -69,7 +69,8 @@ def import_object(path: str) -> Any:
     raise ImportError(f"cannot import {path!r}: there is no module named {parts[0]!r}")
 
 
-def _trigger_class(classpath: str) -> type[BaseTrigger]:
+def trigger_class(classpath: str) -> type[BaseTrigger]:
+    """The trigger class at ``classpath``; :class:`TaskDeferralError` if it is not one."""
     try:
         found = import_object(classpath)
     except ImportError as exc:
@@ -116,7 +117,7 @@ def serialize_trigger(trigger: BaseTrigger) -> tuple[str, str]:
             f"not {serialized!r}"
         )
     classpath, kwargs = serialized
-    cls = _trigger_class(classpath)
+    cls = trigger_class(classpath)
     _check_same_behaviour(type(trigger), cls, classpath)
     try:
         inspect.signature(cls).bind(**kwargs)
@@ -160,7 +161,7 @@ def load_trigger(classpath: str, kwargs_text: str) -> BaseTrigger:
     >>> load_trigger("tradewind.triggers.file.FileTrigger", '{"filepath": "/tmp/x"}')
     <tradewind.triggers.file.FileTrigger {'filepath': '/tmp/x', 'recursive': False, 'poke_interval': 5.0}>
     """  # noqa: E501 -- a doctest output line cannot be wrapped
-    cls = _trigger_class(classpath)
+    cls = trigger_class(classpath)
     try:
         kwargs = codec.decode(kwargs_text)
     except Exception as exc:
