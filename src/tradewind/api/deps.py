@@ -79,6 +79,10 @@ def get_settings(request: Request) -> ApiSettings:
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 
 
+#: The largest integer the databases take (a bigger one is a 422, not a database error).
+MAX_INT = 2**63 - 1
+
+
 @dataclass(frozen=True)
 class Page:
     limit: int
@@ -87,8 +91,8 @@ class Page:
 
 def page(
     request: Request,
-    limit: Annotated[int | None, Query(ge=0)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> Page:
     """``limit`` (default ``api.fallback_page_limit``, at most ``api.maximum_page_limit``)
     and ``offset``, as Airflow reads them."""

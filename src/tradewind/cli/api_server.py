@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 
@@ -46,13 +47,18 @@ def open_server(host: str, port: int, engine: Any) -> Any:
 def run(args: argparse.Namespace) -> int:
     from tradewind.cli.common import CommandError, report
     from tradewind.cli.services import _check_schema
+    from tradewind.secrets.encryption import SecretsError, require_encryptor
 
     try:
         engine = _check_schema()
+        require_encryptor("start the API server (it stores connections and variables)")
         host, port = listen_address(args)
         server = open_server(host, port, engine)
     except CommandError as err:
         return report(err)
+    except SecretsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     print(f"Tradewind API on http://{host}:{server.port} (docs at /docs)", flush=True)
     server.run()
     return 0
