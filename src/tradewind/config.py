@@ -94,6 +94,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "failed_login_window": 60,
         # GET /api/v2/config: true (secrets masked) or false (403).
         "expose_config": True,
+        # POST /api/v2/connections/test: Disabled (403, Airflow's default) or Enabled (checks
+        # that the connection's host accepts a TCP connection on its port).
+        "test_connection": "Disabled",
         # Log each request (uvicorn's access log).
         "access_log": False,
     },

@@ -8,6 +8,7 @@ Validation errors (422) keep pydantic's list of problems in ``detail``, as Airfl
 from __future__ import annotations
 
 import logging
+import math
 from http import HTTPStatus
 from typing import Any
 
@@ -70,8 +71,22 @@ def _validation_detail(err: RequestValidationError) -> list[dict[str, Any]]:
         entry = {k: v for k, v in item.items() if k in ("type", "loc", "msg", "input", "ctx")}
         if "ctx" in entry:
             entry["ctx"] = {k: str(v) for k, v in entry["ctx"].items()}
+        if "input" in entry:
+            entry["input"] = _json_safe(entry["input"])
         detail.append(entry)
     return detail
+
+
+def _json_safe(value: Any) -> Any:
+    """The rejected input as JSON can carry it: NaN and infinities (which a client may send,
+    and JSON cannot answer) become text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def install(app: FastAPI) -> None:

@@ -181,3 +181,13 @@ def test_openapi_and_docs_are_served(api: ApiTestEnv) -> None:
     spec = api.anonymous().get("/openapi.json").json()
     assert "/api/v2/monitor/health" in spec["paths"]
     assert api.anonymous().get("/docs").status_code == 200
+
+
+def test_a_rejected_non_finite_number_gets_a_422_not_a_500(api: ApiTestEnv) -> None:
+    response = api.anonymous().post(
+        "/auth/token",
+        content=b'{"username": NaN, "password": Infinity}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert {e["input"] for e in response.json()["detail"]} == {"nan", "inf"}
