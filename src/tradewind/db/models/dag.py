@@ -67,6 +67,9 @@ class DagTag(Base):
         String(ID_LENGTH), ForeignKey("dag.dag_id", ondelete="CASCADE"), primary_key=True
     )
 
+    # The key leads with the name; listings read a page of DAGs' tags by DAG id.
+    __table_args__ = (Index(None, "dag_id"),)
+
 
 class SerializedDagModel(Base):
     """One version of a DAG's serialized form (versioned JSON, keyed by content hash)."""
