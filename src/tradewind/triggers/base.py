@@ -112,13 +112,17 @@ class StartTriggerArgs:
     (or never, when the trigger ends the task). The arguments are fixed when the DAG file is
     parsed; they are not templates.
 
-    >>> class WaitFiveSeconds(BaseOperator):  # doctest: +SKIP
-    ...     start_from_trigger = True
-    ...     start_trigger_args = StartTriggerArgs(
-    ...         trigger_cls="tradewind.triggers.temporal.TimeDeltaTrigger",
-    ...         trigger_kwargs={"delta": timedelta(seconds=5)},
-    ...         next_method="execute_complete",
-    ...     )
+    Example::
+
+        class WaitFiveSeconds(BaseOperator):
+            start_from_trigger = True
+            start_trigger_args = StartTriggerArgs(
+                trigger_cls="tradewind.triggers.temporal.TimeDeltaTrigger",
+                trigger_kwargs={"delta": timedelta(seconds=5)},
+                next_method="execute_complete",
+            )
+
+            def execute_complete(self, context, event=None): ...
     """
 
     trigger_cls: str
