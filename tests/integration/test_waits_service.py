@@ -444,9 +444,7 @@ def test_a_task_can_start_waiting_in_the_triggerer_without_a_first_worker_try(
 ) -> None:
     from tradewind.task_logs.paths import logs_folder
 
-    state, tis = run_in_service(
-        engine, tmp_path, START_DAG, "waits_start_from_trigger", workers=1
-    )
+    state, tis = run_in_service(engine, tmp_path, START_DAG, "waits_start_from_trigger", workers=1)
     assert state == "success"
     assert {k: (t.state, t.try_number) for k, t in tis.items()} == {
         "starts": ("success", 1),

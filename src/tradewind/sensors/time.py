@@ -138,9 +138,7 @@ class DateTimeSensorAsync(DateTimeSensor):
         self.trigger_kwargs = trigger_kwargs
         # A fixed moment can be waited for without a first worker try; a templated one
         # is only known when rendered, in a worker (which then defers at once).
-        self.start_from_trigger = start_from_trigger and not _looks_templated(
-            str(self.target_time)
-        )
+        self.start_from_trigger = start_from_trigger and not _looks_templated(str(self.target_time))
         if self.start_from_trigger:
             from tradewind.triggers.base import StartTriggerArgs
 

@@ -17,6 +17,31 @@ from tradewind.db.queries.taskinstances import archive_try
 from tradewind.states import FINISHED_STATES, DagRunState, TaskInstanceState
 
 
+def clearable_task_instances(
+    session: Session,
+    dag_id: str,
+    task_ids: Iterable[str],
+    *,
+    run_id: str | None = None,
+    only_failed: bool = False,
+) -> list[TaskInstance]:
+    """The task instances :func:`clear_task_instances` would clear (its dry run), in task
+    and map index order: finished ones and those waiting to retry, or with ``only_failed``
+    the failed and upstream-failed ones."""
+    wanted = {TaskInstanceState.FAILED.value, TaskInstanceState.UPSTREAM_FAILED.value}
+    if not only_failed:
+        wanted = {s.value for s in FINISHED_STATES} | {TaskInstanceState.UP_FOR_RETRY.value}
+    query = select(TaskInstance).where(
+        TaskInstance.dag_id == dag_id,
+        TaskInstance.task_id.in_(list(task_ids)),
+        TaskInstance.state.in_(sorted(wanted)),
+    )
+    if run_id is not None:
+        query = query.where(TaskInstance.run_id == run_id)
+    query = query.order_by(TaskInstance.run_id, TaskInstance.task_id, TaskInstance.map_index)
+    return list(session.execute(query).scalars().all())
+
+
 def clear_task_instances(
     session: Session,
     dag_id: str,
@@ -32,20 +57,12 @@ def clear_task_instances(
     ``retries`` (task id -> the task's retries), each cleared instance gets that many tries
     again on top of those it used, as in Airflow.
     """
-    wanted = {TaskInstanceState.FAILED.value, TaskInstanceState.UPSTREAM_FAILED.value}
-    if not only_failed:
-        wanted = {s.value for s in FINISHED_STATES} | {TaskInstanceState.UP_FOR_RETRY.value}
-    query = select(TaskInstance).where(
-        TaskInstance.dag_id == dag_id,
-        TaskInstance.task_id.in_(list(task_ids)),
-        TaskInstance.state.in_(sorted(wanted)),
-    )
-    if run_id is not None:
-        query = query.where(TaskInstance.run_id == run_id)
     now = datetime.now(UTC)
     runs: set[str] = set()
     cleared = 0
-    for ti in session.execute(query).scalars().all():
+    for ti in clearable_task_instances(
+        session, dag_id, task_ids, run_id=run_id, only_failed=only_failed
+    ):
         archive_try(session, ti.id)
         moved = session.execute(
             update(TaskInstance)

@@ -9,9 +9,12 @@ pattern, the type, lengths, the port, and the extra (a JSON object).
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,8 +26,12 @@ from tradewind.secrets.encryption import (
     HOW_TO_SET_A_KEY,
     Encryptor,
     NoFernetKeyError,
+    SecretsError,
     open_value,
 )
+from tradewind.secrets.masking import PLACEHOLDER, is_sensitive
+
+log = logging.getLogger(__name__)
 
 #: Column widths of the ``connection`` table.
 _LENGTHS = {"conn_type": 500, "host": 500, "schema": 500}
@@ -205,3 +212,188 @@ def rotate_connections(session: Session, encryptor: Encryptor) -> tuple[int, int
         encrypted += touched_new and not touched_old
     session.flush()
     return rotated, encrypted
+
+
+# -- for the API: pages that never open passwords, updates that keep masked secrets ---------
+
+#: Columns ``order_by`` may name (Airflow's, ``connection_id`` for ``conn_id``).
+ORDER_COLUMNS: dict[str, Any] = {
+    "id": ConnectionRow.id,
+    "conn_id": ConnectionRow.conn_id,
+    "connection_id": ConnectionRow.conn_id,
+    "conn_type": ConnectionRow.conn_type,
+    "description": ConnectionRow.description,
+    "host": ConnectionRow.host,
+    "port": ConnectionRow.port,
+}
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class ConnectionView:
+    """A connection as the API shows it: whether it has a password (never the password),
+    and its extra in clear for masking (None when it has none or it cannot be opened)."""
+
+    conn_id: str
+    conn_type: str
+    description: str | None
+    host: str | None
+    schema: str | None
+    login: str | None
+    port: int | None
+    has_password: bool
+    extra: str | None
+
+
+def _view(row: ConnectionRow, encryptor: Encryptor | None, extra: bool = True) -> ConnectionView:
+    opened = None
+    try:
+        if extra:
+            what = f"the extra of {row.conn_id!r}"
+            opened = open_value(row.extra, row.is_extra_encrypted, encryptor, what)
+    except SecretsError as err:
+        log.warning("connection %r: its extra cannot be read: %s", row.conn_id, err)
+    return ConnectionView(
+        conn_id=row.conn_id,
+        conn_type=row.conn_type,
+        description=row.description,
+        host=row.host,
+        schema=row.schema,
+        login=row.login,
+        port=row.port,
+        has_password=bool(row.password),
+        extra=opened,
+    )
+
+
+def connection_page(
+    session: Session,
+    encryptor: Encryptor | None,
+    *,
+    condition: Any = None,
+    order: list[Any],
+    limit: int,
+    offset: int,
+    extras: bool = True,
+) -> tuple[list[ConnectionView], int]:
+    """One page of connections matching ``condition`` in ``order``, and how many match;
+    without ``extras``, nothing is decrypted (``extra`` is None)."""
+    query = select(ConnectionRow)
+    count = select(func.count()).select_from(ConnectionRow)
+    if condition is not None:
+        query, count = query.where(condition), count.where(condition)
+    rows = session.scalars(query.order_by(*order, ConnectionRow.id).limit(limit).offset(offset))
+    return [_view(row, encryptor, extras) for row in rows], int(session.scalar(count) or 0)
+
+
+def read_connection_view(
+    session: Session, conn_id: str, encryptor: Encryptor | None
+) -> ConnectionView | None:
+    row = session.scalar(select(ConnectionRow).where(ConnectionRow.conn_id == conn_id))
+    return None if row is None else _view(row, encryptor)
+
+
+def unmask_extra(new: str | None, old: str | None) -> str | None:
+    """``new`` JSON (a connection's extra, a variable's value) with each sensitive key whose
+    value is the mask placeholder given its stored value from ``old`` (a client that read a
+    masked secret and sends it back keeps what it could not see), as Airflow merges them.
+
+    >>> unmask_extra('{"token": "***", "region": "eu"}', '{"token": "t0k", "region": "us"}')
+    '{"token": "t0k", "region": "eu"}'
+    """
+    if not new or not old:
+        return new
+    try:
+        fresh, stored = json.loads(new), json.loads(old)
+    except ValueError:
+        return new
+    if not isinstance(fresh, dict) or not isinstance(stored, dict):
+        return new
+    merged = _merge(fresh, stored)
+    return new if merged == fresh else json.dumps(merged)
+
+
+def _merge(fresh: Any, stored: Any) -> Any:
+    if not isinstance(fresh, dict) or not isinstance(stored, dict):
+        return fresh
+    out = {}
+    for key, value in fresh.items():
+        if value == PLACEHOLDER and is_sensitive(key) and key in stored:
+            out[key] = stored[key]
+        else:
+            out[key] = _merge(value, stored.get(key))
+    return out
+
+
+def update_connection(
+    session: Session, conn_id: str, encryptor: Encryptor | None, changes: Mapping[str, Any]
+) -> ConnectionView | None:
+    """Set ``changes`` (field name to value: conn_type, description, host, schema, login,
+    port, password, extra) on ``conn_id``; None if there is none. A password equal to the
+    mask placeholder keeps the stored one, and so do masked sensitive keys of the extra. The
+    result is checked as :func:`add_connection` checks (:class:`InvalidConnectionError`)."""
+    row = session.scalar(select(ConnectionRow).where(ConnectionRow.conn_id == conn_id))
+    if row is None:
+        return None
+    changes = dict(changes)
+    if changes.get("password") == PLACEHOLDER and row.password is not None:
+        del changes["password"]
+    what = f"connection {conn_id!r}"
+    if "extra" in changes:
+        changes["extra"] = changes["extra"] or None
+        if changes["extra"] is not None and PLACEHOLDER in changes["extra"]:
+            old = open_value(row.extra, row.is_extra_encrypted, encryptor, f"the extra of {what}")
+            changes["extra"] = unmask_extra(changes["extra"], old)
+    plain = {k: v for k, v in changes.items() if k not in ("password", "extra")}
+    check_connection(
+        Connection(
+            conn_id=conn_id,
+            conn_type=plain.get("conn_type", row.conn_type),
+            description=plain.get("description", row.description),
+            host=plain.get("host", row.host),
+            login=plain.get("login", row.login),
+            schema=plain.get("schema", row.schema),
+            port=plain.get("port", row.port),
+            password=changes.get("password"),
+            extra=changes.get("extra"),
+        )
+    )
+    secrets = [changes[k] for k in ("password", "extra") if changes.get(k)]
+    if secrets and encryptor is None:
+        raise NoFernetKeyError(
+            f"cannot store {what}: its password and extra are encrypted at rest, and no "
+            f"Fernet key is configured; {HOW_TO_SET_A_KEY}"
+        )
+    for name, value in plain.items():
+        setattr(row, name, value)
+    if "password" in changes:
+        password = changes["password"] or None
+        row.password = encryptor.encrypt(password) if encryptor and password else None
+        row.is_encrypted = password is not None
+    if "extra" in changes:
+        extra = changes["extra"]
+        row.extra = encryptor.encrypt(extra) if encryptor and extra else None
+        row.is_extra_encrypted = extra is not None
+    session.flush()
+    return _view(row, encryptor)
+
+
+def existing_connections(session: Session, conn_ids: Iterable[str]) -> set[str]:
+    """Which of ``conn_ids`` exist."""
+    wanted, found = list(conn_ids), set[str]()
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        found.update(
+            session.scalars(select(ConnectionRow.conn_id).where(ConnectionRow.conn_id.in_(chunk)))
+        )
+    return found
+
+
+def delete_connections(session: Session, conn_ids: Iterable[str]) -> int:
+    """Delete these connections; how many there were."""
+    wanted, deleted = list(conn_ids), 0
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        result = session.execute(delete(ConnectionRow).where(ConnectionRow.conn_id.in_(chunk)))
+        deleted += int(getattr(result, "rowcount", 0) or 0)
+    return deleted

@@ -123,6 +123,54 @@ def create_dag_run(
     return run
 
 
+def trigger_manual_run(
+    session: Session,
+    dag: Any,
+    *,
+    dag_version_id: int | None,
+    logical_date: datetime | None,
+    run_id: str | None = None,
+    data_interval: tuple[datetime, datetime] | None = None,
+    run_after: datetime | None = None,
+    conf: Mapping[str, Any] | None = None,
+    note: str | None = None,
+    triggered_by: str = "rest_api",
+) -> DagRun:
+    """Create a manual run as Airflow 3's trigger endpoint lays it out.
+
+    With a logical date, the data interval is the one given, else the timetable's for a
+    manual run at that date (and then the run may start at the interval's end); without
+    one the run has no data interval. The run id defaults to ``manual__<run_after>``
+    (see :func:`tradewind.timetables.run_id.generate_run_id`). Aware datetimes only.
+    Raises as :func:`create_dag_run` does, and ``ValueError`` for a timetable that cannot
+    give a manual interval.
+    """
+    from tradewind.timetables.run_id import generate_run_id
+
+    run_after = run_after or _now()
+    interval = None
+    if logical_date is not None:
+        if data_interval is not None:
+            interval = data_interval
+        else:
+            inferred = dag.timetable.infer_manual_data_interval(logical_date)
+            interval = (inferred.start, inferred.end)
+            run_after = inferred.end
+    return create_dag_run(
+        session,
+        dag,
+        run_id=run_id or generate_run_id("manual", logical_date, run_after),
+        run_type="manual",
+        run_after=run_after,
+        logical_date=logical_date,
+        data_interval=interval,
+        conf=conf,
+        triggered_by=triggered_by,
+        note=note,
+        dag_version_id=dag_version_id,
+    )
+
+
 def get_run(session: Session, dag_id: str, run_id: str) -> DagRun | None:
     return session.execute(
         select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)

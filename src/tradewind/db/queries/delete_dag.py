@@ -109,3 +109,14 @@ def _delete_waits(session: Session, of_instances: Any) -> None:
         of_instances, TaskInstance.trigger_id.is_not(None)
     )
     session.execute(delete(Trigger).where(Trigger.id.in_(waited_for)))
+
+
+def has_running_tasks(session: Session, dag_id: str) -> bool:
+    """Whether a task instance of ``dag_id`` is running (deleting it then is refused, as
+    Airflow does: the task would report to rows that are gone)."""
+    query = (
+        select(TaskInstance.id)
+        .where(TaskInstance.dag_id == dag_id, TaskInstance.state == "running")
+        .limit(1)
+    )
+    return session.execute(query).first() is not None
