@@ -8,7 +8,8 @@ a. 1,000 concurrent deferred waits of 5 s each (a task mapped over 1,000 inputs,
    deferring to a ``TimeDeltaTrigger``) with one triggerer and 2 local workers: trigger
    to run end (goal <= 10 s), and the triggerer's peak RSS (goal <= 150 MB); then the
    same with ``end_from_trigger`` (the trigger ends each task: no resume in a worker),
-   and with ``start_from_trigger`` (each task starts waiting, no first worker try);
+   with ``start_from_trigger`` (each task starts waiting, no first worker try), and with
+   both (a pure wait: no worker at all);
 b. 200 sensors in reschedule mode poking every second (each done 8 s after the run
    started) on 4 worker slots, beside a 20-task chain of ordinary tasks in the same run:
    when the chain ends compared with the chain alone (no starvation), and when the sensors
@@ -101,6 +102,21 @@ def bench_deferred_1000_start_from_trigger():
     WaitFromTheStart.partial(task_id="wait").expand(i=list(range(1000)))
 
 bench_deferred_1000_start_from_trigger()
+
+
+class OnlyWait(WaitFromTheStart):
+    start_trigger_args = StartTriggerArgs(
+        trigger_cls="tradewind.triggers.temporal.TimeDeltaTrigger",
+        trigger_kwargs={"delta": timedelta(seconds=5), "end_from_trigger": True},
+        next_method="done",
+    )
+
+
+@dag(schedule=None, max_active_tasks=2000)
+def bench_deferred_1000_in_triggerer_only():
+    OnlyWait.partial(task_id="wait").expand(i=list(range(1000)))
+
+bench_deferred_1000_in_triggerer_only()
 """
 
 SENSORS = """
@@ -244,6 +260,7 @@ def deferred(db_url: str | None) -> None:
         started, (_, started_state) = services.run(
             "bench_deferred_1000_start_from_trigger", "bench_3"
         )
+        only, (_, only_state) = services.run("bench_deferred_1000_in_triggerer_only", "bench_4")
         sampler.stop.set()
         sampler.join()
         print(
@@ -258,10 +275,14 @@ def deferred(db_url: str | None) -> None:
             f"   the same, each starting in the triggerer (start_from_trigger, no first try; "
             f"resumes in a worker): {started:.2f} s ({started_state})"
         )
+        print(
+            f"   the same, starting and ending in the triggerer (no worker at all): "
+            f"{only:.2f} s ({only_state})"
+        )
         cpu_scheduler = tree_cpu_seconds(scheduler_pid) - cpu_before[0]
         cpu_triggerer = tree_cpu_seconds(triggerer_pid) - cpu_before[1]
         print(
-            f"   CPU over the three runs: scheduler + workers + task processes "
+            f"   CPU over the four runs: scheduler + workers + task processes "
             f"{cpu_scheduler:.1f} s, "
             f"triggerer {cpu_triggerer:.1f} s"
         )

@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from tradewind.api.schemas import StrictModel
+from tradewind.api.schemas.dag_versions import DagVersionResponse
 from tradewind.db.queries.ti_listing import TiDetail
 from tradewind.states import TaskInstanceState
 
@@ -56,17 +57,6 @@ class JobResponse(BaseModel):
     hostname: str | None
     unixname: str | None
     dag_display_name: str | None = None
-
-
-class DagVersionResponse(BaseModel):
-    id: int
-    version_number: int
-    dag_id: str
-    bundle_name: str | None
-    bundle_version: str | None
-    created_at: datetime
-    dag_display_name: str
-    bundle_url: str | None
 
 
 def trigger_of(d: TiDetail) -> TriggerResponse | None:
