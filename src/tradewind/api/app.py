@@ -16,7 +16,7 @@ import importlib
 import pkgutil
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
 from sqlalchemy import Engine
 
 from tradewind.api import errors, routes
@@ -92,6 +92,10 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
 
     settings = settings or ApiSettings()
     app = FastAPI(
+        # Served below behind authentication: only health and tokens answer anonymously.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
         title="Tradewind API",
         description="Airflow-compatible REST API of Tradewind (Airflow 3 stable API at "
         "/api/v2, Airflow 2's most used resources at /api/v1).",
@@ -114,5 +118,31 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
             app.include_router(v2, prefix=V2_PREFIX, dependencies=secured, responses=documented)
         if (v1 := getattr(module, "v1_router", None)) is not None:
             app.include_router(v1, prefix=V1_PREFIX, dependencies=secured, responses=documented)
+    _add_docs(app)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     return app
+
+
+def _docs_caller(request: Request) -> None:
+    """Any signed-in user may read the schema; a browser without credentials is asked for
+    them (HTTP Basic), so ``/docs`` works from its address bar."""
+    if not request.headers.get("authorization"):
+        raise errors.ApiError(
+            401, "Not authenticated", {"WWW-Authenticate": 'Basic realm="tradewind"'}
+        )
+    authenticate(request)
+
+
+def _add_docs(app: FastAPI) -> None:
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse, JSONResponse
+
+    signed_in = [Depends(_docs_caller)]
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=signed_in)
+    def openapi_schema() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=signed_in)
+    def interactive_docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")

@@ -177,10 +177,15 @@ def test_an_oversize_body_gets_413_and_unknown_paths_a_problem_body(api: ApiTest
     assert missing.json()["title"] == "Not Found"
 
 
-def test_openapi_and_docs_are_served(api: ApiTestEnv) -> None:
-    spec = api.anonymous().get("/openapi.json").json()
+def test_openapi_and_docs_are_served_to_signed_in_users(api: ApiTestEnv) -> None:
+    anonymous = api.anonymous().get("/docs")
+    assert anonymous.status_code == 401
+    assert anonymous.headers["WWW-Authenticate"] == 'Basic realm="tradewind"'  # browsers ask
+    assert api.anonymous().get("/openapi.json").status_code == 401
+    spec = api.client("public").get("/openapi.json").json()
     assert "/api/v2/monitor/health" in spec["paths"]
-    assert api.anonymous().get("/docs").status_code == 200
+    docs = api.anonymous().get("/docs", headers=_basic("viewer", PASSWORD))
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
 
 
 def test_a_rejected_non_finite_number_gets_a_422_not_a_500(api: ApiTestEnv) -> None:

@@ -49,8 +49,8 @@ def test_no_server_error_and_every_answer_matches_the_schema(
     # As a deployment has one (the API server refuses to start without it).
     monkeypatch.setenv("TRADEWIND__CORE__FERNET_KEY", Fernet.generate_key().decode())
     api.add_dag_file("fuzzed.py", FUZZED_DAG)
-    schema = schemathesis.openapi.from_url(f"{api.base_url}/openapi.json")
     headers = {"Authorization": f"Bearer {api.token('admin')}"}
+    schema = schemathesis.openapi.from_url(f"{api.base_url}/openapi.json", headers=headers)
     failures: dict[str, str] = {}
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 120  # every route, v2 and v1
