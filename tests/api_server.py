@@ -114,7 +114,7 @@ def _database(kind: str, request: pytest.FixtureRequest, tmp: Path) -> Iterator[
         return
     from sqlalchemy.engine import make_url
 
-    from conftest import POSTGRES_ADMIN_URL, _unavailable
+    from services import POSTGRES_ADMIN_URL, unavailable
 
     worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
     run = os.environ.get("PYTEST_XDIST_TESTRUNUID", "")[:8] or f"p{os.getpid()}"
@@ -126,7 +126,7 @@ def _database(kind: str, request: pytest.FixtureRequest, tmp: Path) -> Iterator[
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as err:
         admin.dispose()
-        _unavailable(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {err}")
+        unavailable(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {err}")
     yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

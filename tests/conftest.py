@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from services import POSTGRES_ADMIN_URL, unavailable
 
 
 @pytest.fixture(autouse=True)
@@ -29,15 +30,6 @@ def _isolated_home(
 
 
 pytest_plugins = ["object_storage", "api_server"]  # S3 and GCS servers; the API server
-POSTGRES_ADMIN_URL = os.environ.get(
-    "TRADEWIND_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: services must be available)")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +48,7 @@ def postgres_database(worker_id: str) -> Iterator[str]:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as err:
         admin.dispose()
-        _unavailable(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {err}")
+        unavailable(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {err}")
     url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     yield url
     from tradewind.db.session import dispose_engines
