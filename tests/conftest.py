@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from services import POSTGRES_ADMIN_URL, unavailable
 
 
