@@ -14,12 +14,12 @@ from fastapi import APIRouter, Response
 
 from tradewind.api import deps
 from tradewind.api.auth.roles import Action, Resource
+from tradewind.api.bulk import apply_bulk
 from tradewind.api.deps import PageDep, PrincipalDep, SessionDep
 from tradewind.api.errors import ApiError
 from tradewind.api.routes.connection_probe import probe, require_enabled
 from tradewind.api.routes.variables import (
     NO_KEY,
-    PERMISSION,
     MaskQuery,
     OrderQuery,
     read_encryptor,
@@ -35,7 +35,6 @@ from tradewind.api.schemas.bulk import (
     BulkResponse,
     BulkUpdateAction,
     duplicates,
-    results_for,
     split_mask,
     update_fields,
 )
@@ -227,26 +226,17 @@ def bulk_connections(
 ) -> BulkResponse:
     """Create, update and delete connections in one request. Each action is done whole or
     not at all; one that fails is listed in ``errors`` and the others still apply."""
-    for action in body.actions:
-        principal.require(PERMISSION[action.action], Resource.CONNECTION)
-    response = BulkResponse()
-    done: list[dict[str, object]] = []
-    for action in body.actions:
-        results = results_for(response, action.action)
-        try:
-            if isinstance(action, BulkCreateAction):
-                ids = _bulk_create(session, action)
-            elif isinstance(action, BulkUpdateAction):
-                ids = _bulk_update(session, action)
-            else:
-                ids = _bulk_delete(session, action)
-        except ActionError as err:
-            results.errors.append({"error": err.error, "status_code": err.status})
-            continue
-        results.success.extend(ids)
-        done.append({"action": action.action.value, "conn_ids": ids})
-    audit.record(session, "bulk_connections", owner=principal.username, extra={"actions": done})
-    return response
+    return apply_bulk(
+        body,
+        session,
+        principal,
+        Resource.CONNECTION,
+        create=_bulk_create,
+        update=_bulk_update,
+        delete=_bulk_delete,
+        event="bulk_connections",
+        ids_name="conn_ids",
+    )
 
 
 def _split(session: SessionDep, ids: list[str]) -> tuple[set[str], list[str]]:

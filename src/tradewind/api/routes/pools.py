@@ -14,11 +14,11 @@ from fastapi import APIRouter, Query, Response
 
 from tradewind.api import deps
 from tradewind.api.auth.roles import Action, Resource
+from tradewind.api.bulk import apply_bulk
 from tradewind.api.deps import PageDep, PrincipalDep, SessionDep
 from tradewind.api.errors import ApiError
 from tradewind.api.schemas.bulk import (
     ActionError,
-    BulkAction,
     BulkActionNotOnExistence,
     BulkActionOnExistence,
     BulkBody,
@@ -27,7 +27,6 @@ from tradewind.api.schemas.bulk import (
     BulkResponse,
     BulkUpdateAction,
     duplicates,
-    results_for,
     split_mask,
     update_fields,
 )
@@ -54,11 +53,6 @@ MaskQuery = Annotated[list[str] | None, Query(description="Fields to update (rep
 OrderQuery = Annotated[list[str] | None, Query(description="Field to sort by, `-` for desc.")]
 _FIELDS = {"name", "slots", "description", "include_deferred"}
 _DEFAULT_POOL_FIELDS = {"slots", "include_deferred"}
-PERMISSION = {
-    BulkAction.CREATE: Action.CREATE,
-    BulkAction.UPDATE: Action.EDIT,
-    BulkAction.DELETE: Action.DELETE,
-}
 
 
 def _not_found(name: str) -> ApiError:
@@ -189,26 +183,17 @@ def bulk_pools(
 ) -> BulkResponse:
     """Create, update and delete pools in one request. Each action is done whole or not at
     all; one that fails is listed in ``errors`` and the others still apply."""
-    for action in body.actions:
-        principal.require(PERMISSION[action.action], Resource.POOL)
-    response = BulkResponse()
-    done: list[dict[str, object]] = []
-    for action in body.actions:
-        results = results_for(response, action.action)
-        try:
-            if isinstance(action, BulkCreateAction):
-                names = _bulk_create(session, action)
-            elif isinstance(action, BulkUpdateAction):
-                names = _bulk_update(session, action)
-            else:
-                names = _bulk_delete(session, action)
-        except ActionError as err:
-            results.errors.append({"error": err.error, "status_code": err.status})
-            continue
-        results.success.extend(names)
-        done.append({"action": action.action.value, "pools": names})
-    audit.record(session, "bulk_pools", owner=principal.username, extra={"actions": done})
-    return response
+    return apply_bulk(
+        body,
+        session,
+        principal,
+        Resource.POOL,
+        create=_bulk_create,
+        update=_bulk_update,
+        delete=_bulk_delete,
+        event="bulk_pools",
+        ids_name="pools",
+    )
 
 
 def _split(session: SessionDep, names: list[str]) -> tuple[set[str], list[str]]:

@@ -14,11 +14,11 @@ from fastapi import APIRouter, Query, Response
 
 from tradewind.api import deps
 from tradewind.api.auth.roles import Action, Resource
+from tradewind.api.bulk import apply_bulk
 from tradewind.api.deps import PageDep, PrincipalDep, SessionDep
 from tradewind.api.errors import ApiError, ProblemDetail
 from tradewind.api.schemas.bulk import (
     ActionError,
-    BulkAction,
     BulkActionNotOnExistence,
     BulkActionOnExistence,
     BulkBody,
@@ -27,7 +27,6 @@ from tradewind.api.schemas.bulk import (
     BulkResponse,
     BulkUpdateAction,
     duplicates,
-    results_for,
     split_mask,
     update_fields,
 )
@@ -58,11 +57,6 @@ NO_KEY: dict[int | str, dict[str, Any]] = {
 MaskQuery = Annotated[list[str] | None, Query(description="Fields to update (repeat, or a,b).")]
 OrderQuery = Annotated[list[str] | None, Query(description="Field to sort by, `-` for desc.")]
 _ALLOWED = {"value", "description"}
-PERMISSION = {
-    BulkAction.CREATE: Action.CREATE,
-    BulkAction.UPDATE: Action.EDIT,
-    BulkAction.DELETE: Action.DELETE,
-}
 
 
 def write_encryptor(purpose: str) -> Encryptor:
@@ -220,26 +214,17 @@ def bulk_variables(
 ) -> BulkResponse:
     """Create, update and delete variables in one request. Each action is done whole or not
     at all; one that fails is listed in ``errors`` and the others still apply."""
-    for action in body.actions:
-        principal.require(PERMISSION[action.action], Resource.VARIABLE)
-    response = BulkResponse()
-    done: list[dict[str, object]] = []
-    for action in body.actions:
-        results = results_for(response, action.action)
-        try:
-            if isinstance(action, BulkCreateAction):
-                keys = _bulk_create(session, action)
-            elif isinstance(action, BulkUpdateAction):
-                keys = _bulk_update(session, action)
-            else:
-                keys = _bulk_delete(session, action)
-        except ActionError as err:
-            results.errors.append({"error": err.error, "status_code": err.status})
-            continue
-        results.success.extend(keys)
-        done.append({"action": action.action.value, "keys": keys})
-    audit.record(session, "bulk_variables", owner=principal.username, extra={"actions": done})
-    return response
+    return apply_bulk(
+        body,
+        session,
+        principal,
+        Resource.VARIABLE,
+        create=_bulk_create,
+        update=_bulk_update,
+        delete=_bulk_delete,
+        event="bulk_variables",
+        ids_name="keys",
+    )
 
 
 def _split(session: SessionDep, keys: list[str]) -> tuple[set[str], list[str]]:
