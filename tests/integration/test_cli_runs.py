@@ -61,6 +61,16 @@ def test_trigger_creates_a_queued_run_with_its_tasks_and_an_audit_row(
     )
     assert count(processed, TaskInstance, run_id="r1") == 3
     assert count(processed, Log, event="trigger") == 1
+    import getpass
+
+    from sqlalchemy.orm import Session
+
+    from tradewind.db.queries.dagruns import get_run
+    from tradewind.db.session import get_engine
+
+    with Session(get_engine(processed)) as session:
+        run = get_run(session, "ops_dag", "r1")
+        assert run is not None and run.triggering_user_name == getpass.getuser()
 
 
 def test_bad_triggers_change_nothing(processed: str, capsys) -> None:

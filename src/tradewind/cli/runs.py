@@ -144,6 +144,7 @@ def trigger(args: argparse.Namespace) -> int:
                 data_interval=(interval.start, interval.end),
                 conf=conf,
                 triggered_by="cli",
+                triggering_user_name=_os_user(),
                 note=args.note,
                 dag_version_id=version.id,
             )
@@ -367,3 +368,13 @@ def _relatives(dag: Any, task_id: str, attr: str) -> set[str]:
                 seen.add(nxt)
                 stack.append(nxt)
     return seen
+
+
+def _os_user() -> str | None:
+    """Who runs this command, as Airflow's CLI records a trigger's user."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in this environment (a container without one)
+        return None

@@ -100,7 +100,7 @@ def test_a_trigger_creates_a_queued_run_with_airflow_fields(dags: ApiTestEnv) ->
     assert set(run) == RUN_FIELDS
     assert run["dag_run_id"] == f"manual__{logical}"
     assert run["state"] == "queued" and run["run_type"] == "manual"
-    assert run["triggered_by"] == "rest_api"
+    assert run["triggered_by"] == "rest_api" and run["triggering_user_name"] == "user"
     assert run["conf"] == {"a": [1]} and run["note"] == "hi"
     assert run["logical_date"] == run["data_interval_start"] == run["data_interval_end"]
     assert run["logical_date"] == "2024-03-01T10:00:00Z" == run["run_after"]
@@ -116,6 +116,10 @@ def test_a_trigger_creates_a_queued_run_with_airflow_fields(dags: ApiTestEnv) ->
     # A paused DAG accepts runs (they start when it is unpaused), as Airflow does.
     fetched = dags.client("viewer").get(f"/api/v2/dags/other/dagRuns/{run['dag_run_id']}")
     assert fetched.json() == run
+    by_user = dags.client("viewer").get(
+        "/api/v2/dags/~/dagRuns", params={"triggering_user_name_pattern": "us%"}
+    )
+    assert [r["dag_run_id"] for r in by_user.json()["dag_runs"]] == [run["dag_run_id"]]
 
 
 def test_a_trigger_without_logical_date_has_no_interval_and_a_unique_run_id(
@@ -299,7 +303,8 @@ def run_ids_of(body: dict[str, Any]) -> list[str]:
         ({"conf_contains": "%"}, []),
         ({"dag_version": 1}, ["a", "b", "c"]),
         ({"dag_version": 7}, []),
-        ({"triggering_user_name_pattern": "admin"}, []),
+        ({"triggering_user_name_pattern": "admin"}, ["a", "b", "c"]),
+        ({"triggering_user_name_pattern": "nobody"}, []),
         ({"order_by": "-id"}, ["c", "b", "a"]),
         ({"order_by": "-dag_run_id"}, ["c", "b", "a"]),
         ({"order_by": "state"}, ["b", "c", "a"]),

@@ -238,6 +238,7 @@ def trigger_run(
             run_after=run_after,
             conf=conf,
             note=note,
+            triggering_user_name=principal.username,
         )
     except dagruns.DuplicateRunError as err:
         raise ApiError(409, str(err)) from None

@@ -1,7 +1,8 @@
 """DAG run bodies of ``/api/v2``, with Airflow 3's field names (``DAGRunResponse``...).
 
-Runs do not record who triggered them (``triggering_user_name``) nor a bundle version:
-those fields are null. ``dag_versions`` lists the serialized version the run follows.
+Runs record who triggered them by hand (``triggering_user_name``: the API user, or the OS
+user of ``tradewind dags trigger``) but no bundle version (null). ``dag_versions`` lists the
+serialized version the run follows.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ class DAGRunResponse(BaseModel):
             run_type=run.run_type,
             state=run.state,
             triggered_by=run.triggered_by,
-            triggering_user_name=None,
+            triggering_user_name=run.triggering_user_name,
             conf=run.conf,
             note=run.note,
             dag_versions=shown,

@@ -43,6 +43,8 @@ class DagRun(Base):
     #: manual, scheduled, backfill, asset_triggered.
     run_type: Mapped[str] = mapped_column(String(50), nullable=False)
     triggered_by: Mapped[str | None] = mapped_column(String(50))
+    #: Who triggered a manual run (the API user, or the CLI's OS user).
+    triggering_user_name: Mapped[str | None] = mapped_column(String(512))
     conf: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
     note: Mapped[str | None] = mapped_column(Text)
     #: The serialized DAG version this run follows.

@@ -115,7 +115,7 @@ class RunFilter:
             if pattern is not None:
                 found.append(like(column, pattern))
         if self.triggering_user_name_pattern is not None:
-            found.append(literal(False))
+            found.append(like(DagRun.triggering_user_name, self.triggering_user_name_pattern))
         if self.dag_versions:
             versions = select(SerializedDagModel.id).where(
                 SerializedDagModel.version_number.in_(list(self.dag_versions))

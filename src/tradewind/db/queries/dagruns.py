@@ -77,6 +77,7 @@ def create_dag_run(
     data_interval: tuple[datetime, datetime] | None = None,
     conf: Mapping[str, Any] | None = None,
     triggered_by: str | None = None,
+    triggering_user_name: str | None = None,
     note: str | None = None,
     dag_version_id: int | None = None,
     backfill_id: int | None = None,
@@ -109,6 +110,7 @@ def create_dag_run(
         data_interval_end=data_interval[1] if data_interval else None,
         conf=conf,
         triggered_by=triggered_by,
+        triggering_user_name=triggering_user_name,
         note=note,
         dag_version_id=dag_version_id,
         backfill_id=backfill_id,
@@ -135,6 +137,7 @@ def trigger_manual_run(
     conf: Mapping[str, Any] | None = None,
     note: str | None = None,
     triggered_by: str = "rest_api",
+    triggering_user_name: str | None = None,
 ) -> DagRun:
     """Create a manual run as Airflow 3's trigger endpoint lays it out.
 
@@ -166,6 +169,7 @@ def trigger_manual_run(
         data_interval=interval,
         conf=conf,
         triggered_by=triggered_by,
+        triggering_user_name=triggering_user_name,
         note=note,
         dag_version_id=dag_version_id,
     )
