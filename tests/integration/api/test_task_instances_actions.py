@@ -202,6 +202,16 @@ def test_clearing_lists_first_then_resets_failed_instances(failed_run: ApiTestEn
     assert ("post_clear_task_instances", "user") in audit_events(failed_run)
 
 
+def test_clearing_without_reset_dag_runs_keeps_the_run_finished(failed_run: ApiTestEnv) -> None:
+    body = {"dry_run": False, "task_ids": ["transform"], "reset_dag_runs": False}
+    done = failed_run.client("user").post(CLEAR, json=body)
+    assert done.status_code == 200, done.text
+    assert [(t["task_id"], t["state"]) for t in done.json()["task_instances"]] == [
+        ("transform", None)
+    ]
+    assert run_state(failed_run) == "failed"
+
+
 def test_clearing_with_relatives_runs_and_every_state(failed_run: ApiTestEnv) -> None:
     make_run(failed_run, run_id="r2", logical_date=T0 + timedelta(days=1), state="success")
     finish(failed_run, "extract", "success", run_id="r2")

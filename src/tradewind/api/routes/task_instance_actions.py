@@ -253,7 +253,12 @@ def clear_for(
     ids = [ti_id for ti_id, _ in found]
     if not body.dry_run:
         cleared = ti_clear.clear(
-            session, dag, task_ids, {run for _, run in found}, only_failed=body.only_failed
+            session,
+            dag,
+            task_ids,
+            {run for _, run in found},
+            only_failed=body.only_failed,
+            reset_runs=body.reset_dag_runs,
         )
         audit.record(
             session,

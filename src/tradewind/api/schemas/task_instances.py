@@ -270,8 +270,9 @@ class ClearTaskInstancesBody(StrictModel):
     only_running: bool = False
     reset_dag_runs: bool = Field(
         True,
-        description="Cleared instances' finished runs go back to queued (always, in "
-        "Tradewind: a cleared instance of a finished run would otherwise never run).",
+        description="Cleared instances' finished runs go back to queued; false keeps the "
+        "runs' states (a finished run's cleared instances then wait for the run to be "
+        "queued again).",
     )
     task_ids: list[Text | tuple[Text, int]] | None = Field(None, min_length=1)
     dag_run_id: Text | None = None

@@ -50,12 +50,16 @@ def clear_task_instances(
     run_id: str | None = None,
     only_failed: bool = False,
     retries: Mapping[str, int] | None = None,
+    reset_runs: bool = True,
 ) -> int:
     """Clear the finished task instances of ``task_ids``; returns how many were cleared.
 
     Instances still running are left alone (clearing them would run a try twice). With
     ``retries`` (task id -> the task's retries), each cleared instance gets that many tries
-    again on top of those it used, as in Airflow.
+    again on top of those it used, as in Airflow. Their finished runs go back to queued,
+    so the scheduler runs them again; with ``reset_runs=False`` (Airflow's
+    ``reset_dag_runs``) runs keep their state, and a finished run's cleared instances wait
+    until the run is cleared or marked queued.
     """
     now = datetime.now(UTC)
     runs: set[str] = set()
@@ -86,7 +90,7 @@ def clear_task_instances(
         if moved:
             cleared += 1
             runs.add(ti.run_id)
-    if runs:
+    if runs and reset_runs:
         session.execute(
             update(DagRun)
             .where(DagRun.dag_id == dag_id, DagRun.run_id.in_(sorted(runs)))

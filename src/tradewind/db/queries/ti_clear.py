@@ -86,15 +86,23 @@ def clear(
     run_ids: Collection[str],
     *,
     only_failed: bool,
+    reset_runs: bool = True,
 ) -> int:
     """Clear ``task_ids`` of ``dag`` in ``run_ids`` (those :func:`candidates` found); how
-    many were reset. Each gets the task's retries again, as in Airflow."""
+    many were reset. Each gets the task's retries again, as in Airflow; ``reset_runs`` is
+    :func:`~tradewind.db.queries.clear.clear_task_instances`'."""
     if not task_ids:
         return 0
     retries = {tid: dag.task_dict[tid].retries for tid in task_ids if tid in dag.task_dict}
     return sum(
         clear_task_instances(
-            session, dag.dag_id, task_ids, run_id=run_id, only_failed=only_failed, retries=retries
+            session,
+            dag.dag_id,
+            task_ids,
+            run_id=run_id,
+            only_failed=only_failed,
+            retries=retries,
+            reset_runs=reset_runs,
         )
         for run_id in sorted(set(run_ids))
     )
