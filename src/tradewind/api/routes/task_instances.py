@@ -7,7 +7,7 @@ mapped instances of a task, and every try of an instance.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from sqlalchemy import select
@@ -73,6 +73,50 @@ def _ranges(**bounds: Bounds) -> dict[str, Bounds]:
     return {name: b for name, b in bounds.items() if b.is_set()}
 
 
+class ListFilters:
+    """The query filters every task-instance list takes (Airflow's names), as
+    :class:`TiFilter` fields."""
+
+    def __init__(
+        self,
+        run_after: RunAfter,
+        logical_date: LogicalDate,
+        start_date: StartDate,
+        end_date: EndDate,
+        updated_at: UpdatedAt,
+        duration: Duration,
+        state: StateList = None,
+        pool: TextList = None,
+        queue: TextList = None,
+        executor: TextList = None,
+        version_number: IntList = None,
+        try_number: IntList = None,
+        operator: TextList = None,
+        map_index: IntList = None,
+    ) -> None:
+        self.fields: dict[str, Any] = {
+            "map_indexes": map_index or None,
+            "states": parse_states(state),
+            "pools": pool or None,
+            "queues": queue or None,
+            "executors": executor or None,
+            "operators": operator or None,
+            "try_numbers": try_number or None,
+            "version_numbers": version_number or None,
+            "ranges": _ranges(
+                run_after=run_after,
+                logical_date=logical_date,
+                start_date=start_date,
+                end_date=end_date,
+                updated_at=updated_at,
+                duration=duration,
+            ),
+        }
+
+
+ListFiltersDep = Annotated[ListFilters, Depends()]
+
+
 @router.get(PREFIX)
 def get_task_instances(
     dag_id: DagIdPath,
@@ -80,21 +124,8 @@ def get_task_instances(
     session: SessionDep,
     principal: PrincipalDep,
     page: PageDep,
-    run_after: RunAfter,
-    logical_date: LogicalDate,
-    start_date: StartDate,
-    end_date: EndDate,
-    updated_at: UpdatedAt,
-    duration: Duration,
+    filters: ListFiltersDep,
     task_id: Annotated[Text | None, Query()] = None,
-    state: StateList = None,
-    pool: TextList = None,
-    queue: TextList = None,
-    executor: TextList = None,
-    version_number: IntList = None,
-    try_number: IntList = None,
-    operator: TextList = None,
-    map_index: IntList = None,
     task_display_name_pattern: Annotated[Text | None, Query()] = None,
     dag_id_pattern: Annotated[Text | None, Query()] = None,
     order_by_: OrderBy = None,
@@ -112,24 +143,9 @@ def get_task_instances(
         dag_ids=dag_ids,
         run_ids=None if dag_run_id == "~" else [dag_run_id],
         task_ids=None if task_id is None else [task_id],
-        map_indexes=map_index or None,
-        states=parse_states(state),
-        pools=pool or None,
-        queues=queue or None,
-        executors=executor or None,
-        operators=operator or None,
-        try_numbers=try_number or None,
-        version_numbers=version_number or None,
-        ranges=_ranges(
-            run_after=run_after,
-            logical_date=logical_date,
-            start_date=start_date,
-            end_date=end_date,
-            updated_at=updated_at,
-            duration=duration,
-        ),
         task_display_name_pattern=task_display_name_pattern,
         dag_id_pattern=dag_id_pattern,
+        **filters.fields,
     )
     order = ti_listing.nulls_last(order_by(order_by_, ti_listing.ORDER_COLUMNS, "map_index"))
     details, total = ti_listing.page(session, f, order, page.limit, page.offset)
@@ -188,20 +204,7 @@ def get_mapped_task_instances(
     session: SessionDep,
     principal: PrincipalDep,
     page: PageDep,
-    run_after: RunAfter,
-    logical_date: LogicalDate,
-    start_date: StartDate,
-    end_date: EndDate,
-    updated_at: UpdatedAt,
-    duration: Duration,
-    state: StateList = None,
-    pool: TextList = None,
-    queue: TextList = None,
-    executor: TextList = None,
-    version_number: IntList = None,
-    try_number: IntList = None,
-    operator: TextList = None,
-    map_index: IntList = None,
+    filters: ListFiltersDep,
     order_by_: OrderBy = None,
 ) -> TaskInstanceCollectionResponse:
     """The expanded instances of a mapped task in a run."""
@@ -224,22 +227,7 @@ def get_mapped_task_instances(
         run_ids=[dag_run_id],
         task_ids=[task_id],
         mapped_only=True,
-        map_indexes=map_index or None,
-        states=parse_states(state),
-        pools=pool or None,
-        queues=queue or None,
-        executors=executor or None,
-        operators=operator or None,
-        try_numbers=try_number or None,
-        version_numbers=version_number or None,
-        ranges=_ranges(
-            run_after=run_after,
-            logical_date=logical_date,
-            start_date=start_date,
-            end_date=end_date,
-            updated_at=updated_at,
-            duration=duration,
-        ),
+        **filters.fields,
     )
     details, total = ti_listing.page(session, f, order, page.limit, page.offset)
     return TaskInstanceCollectionResponse.of(details, total)
