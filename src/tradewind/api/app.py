@@ -25,6 +25,7 @@ from tradewind.api.auth.rate_limit import FailedLogins
 from tradewind.api.auth.tokens import TokenSigner
 from tradewind.api.deps import authenticate
 from tradewind.api.settings import ApiSettings
+from tradewind.db.queries.dags import SerializedDagCache
 
 V2_PREFIX = "/api/v2"
 V1_PREFIX = "/api/v1"
@@ -103,6 +104,8 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
     )
     app.state.engine = engine
     app.state.settings = settings
+    # Serialized DAGs by version id, parsed once for every route and thread.
+    app.state.dag_cache = SerializedDagCache()
     app.state.authenticator = Authenticator(
         engine,
         TokenSigner(engine, settings.secret_key, settings.access_token_expiration),

@@ -132,3 +132,16 @@ def order_by(values: list[str] | str | None, allowed: Mapping[str, Any], default
                 )
             clauses.append(column.desc() if descending else column.asc())
     return clauses
+
+
+def search_pattern(value: str | None, name: str) -> str | None:
+    """A ``*_pattern`` filter's value; 400 for text no database can hold.
+
+    >>> search_pattern("etl_%", "dag_id_pattern")
+    'etl_%'
+    """
+    from tradewind.db.queries.search import storable
+
+    if value is not None and not storable(value):
+        raise ApiError(400, f"{name} must not contain NUL characters or lone surrogates")
+    return value

@@ -9,6 +9,7 @@ deleted user takes effect within seconds, whatever tokens are out.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -108,26 +109,19 @@ class Authenticator:
                 {"Retry-After": str(wait)},
             )
         user = self._user(username)
-        if user is None:
-            # Spend the same time as a real check, so timing does not reveal user names.
-            verify_password(_DUMMY_HASH(), password)
-            ok = False
-        else:
-            ok = user.active and verify_password(user.password_hash, password)
-        if not ok:
+        # An unknown user costs the same check, so timing does not reveal user names.
+        matches = verify_password(user.password_hash if user else _dummy_hash(), password)
+        if user is None or not (user.active and matches):
             self.failed.record(keys)
             raise ApiError(401, "Invalid username or password", _UNAUTHORIZED_HEADERS)
         with Session(self._engine) as session, session.begin():
             users.record_login(session, username)
-        return Principal(username, user.roles if user else [], self.access)
+        return Principal(username, user.roles, self.access)
 
 
-_dummy: list[str] = []
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash of a random password, checked for unknown users (made on first use)."""
+    from tradewind.api.auth.passwords import hash_password
 
-
-def _DUMMY_HASH() -> str:
-    if not _dummy:
-        from tradewind.api.auth.passwords import hash_password
-
-        _dummy.append(hash_password(secrets.token_hex(16)))
-    return _dummy[0]
+    return hash_password(secrets.token_hex(16))

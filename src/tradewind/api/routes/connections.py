@@ -136,12 +136,13 @@ def get_connections(
     case-insensitive substring (``%``/``_`` wildcards, ``a|b`` for either)."""
     principal.require(Action.READ, Resource.CONNECTION)
     order = deps.order_by(order_by, queries.ORDER_COLUMNS, "id")
-    if connection_id_pattern is not None and not storable(connection_id_pattern):
-        raise ApiError(400, "connection_id_pattern must not contain NUL characters")
     views, total = queries.connection_page(
         session,
         read_encryptor(),
-        condition=search_clause(ConnectionRow.conn_id, connection_id_pattern),
+        condition=search_clause(
+            ConnectionRow.conn_id,
+            deps.search_pattern(connection_id_pattern, "connection_id_pattern"),
+        ),
         order=order,
         limit=page.limit,
         offset=page.offset,

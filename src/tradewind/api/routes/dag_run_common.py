@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -23,6 +22,7 @@ from tradewind.db.queries import dagrun_listing
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from tradewind.db.queries.dags import SerializedDagCache
     from tradewind.serialization.dag_json import SerializedDAG
     from tradewind.xcom.backend import XComResult
 
@@ -34,33 +34,9 @@ MAX_SORT_PARAMS = 10
 MAX_INT_ID = 2**31 - 1
 
 
-class _LockedDagCache:
-    """The app's serialized DAGs by version id, shared by the server's threads."""
-
-    def __init__(self) -> None:
-        from tradewind.db.queries.dags import SerializedDagCache
-
-        self._cache = SerializedDagCache()
-        self._lock = threading.Lock()
-
-    def get(self, session: Session, version_id: int) -> SerializedDAG | None:
-        with self._lock:
-            return self._cache.get(session, version_id)
-
-
-_CACHE_LOCK = threading.Lock()
-
-
-def dag_cache(request: Request) -> _LockedDagCache:
-    """This app's cache (made on first use; versions never change, so it is never stale)."""
-    state = request.app.state
-    cache: _LockedDagCache | None = getattr(state, "dag_run_dag_cache", None)
-    if cache is None:
-        with _CACHE_LOCK:
-            cache = getattr(state, "dag_run_dag_cache", None)
-            if cache is None:
-                cache = _LockedDagCache()
-                state.dag_run_dag_cache = cache
+def dag_cache(request: Request) -> SerializedDagCache:
+    """The app's serialized DAGs by version id (see :func:`tradewind.api.app.create_app`)."""
+    cache: SerializedDagCache = request.app.state.dag_cache
     return cache
 
 

@@ -75,11 +75,11 @@ def get_pools(
     case-insensitive substring (``%``/``_`` wildcards, ``a|b`` for either)."""
     principal.require(Action.READ, Resource.POOL)
     order = deps.order_by(order_by, queries.ORDER_COLUMNS, "id")
-    if pool_name_pattern is not None and not storable(pool_name_pattern):
-        raise ApiError(400, "pool_name_pattern must not contain NUL characters")
     records, total = queries.pool_page(
         session,
-        condition=search_clause(Pool.pool, pool_name_pattern),
+        condition=search_clause(
+            Pool.pool, deps.search_pattern(pool_name_pattern, "pool_name_pattern")
+        ),
         order=order,
         limit=page.limit,
         offset=page.offset,

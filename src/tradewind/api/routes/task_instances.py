@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from tradewind.api.auth.principal import Principal
 from tradewind.api.auth.roles import Action, Resource
@@ -41,9 +42,10 @@ from tradewind.api.schemas.task_instances import (
     TaskInstancesBatchBody,
     Text,
 )
+from tradewind.api.settings import ApiSettings
 from tradewind.db.models import DagRun
 from tradewind.db.queries import ti_listing
-from tradewind.db.queries.ti_listing import Bounds, TiFilter
+from tradewind.db.queries.ti_listing import Bounds, TiDetail, TiFilter
 
 router = APIRouter(tags=["Task Instance"])
 
@@ -171,20 +173,35 @@ def get_task_instances_batch(
 ) -> TaskInstanceCollectionResponse:
     """Task instances across DAGs and runs, filtered by the body (a POST, so long lists of
     ids fit)."""
-    allowed = readable_dags(principal, "~")
-    dag_ids: set[str] | None = None if body.dag_ids is None else set(body.dag_ids)
-    if allowed is not None:
-        dag_ids = allowed if dag_ids is None else dag_ids & allowed
     ranges: dict[str, Bounds] = {}
     for name in ("run_after", "logical_date", "start_date", "end_date", "duration"):
         bounds = Bounds(*(getattr(body, f"{name}_{op}") for op in ("gte", "gt", "lte", "lt")))
         if bounds.is_set():
             ranges[name] = bounds
+    states = None if not body.state else [s.value if s else None for s in body.state]
+    details, total = batch_page(session, principal, settings, body, states, ranges)
+    return TaskInstanceCollectionResponse.of(details, total)
+
+
+def batch_page(
+    session: Session,
+    principal: Principal,
+    settings: ApiSettings,
+    body: Any,
+    states: list[str | None] | None,
+    ranges: dict[str, Bounds],
+) -> tuple[list[TiDetail], int]:
+    """A page of a batch list (v2 or v1 body: ids, pools, queues, executors, order and
+    page), over the DAGs the caller may read."""
+    allowed = readable_dags(principal, "~")
+    dag_ids: set[str] | None = None if body.dag_ids is None else set(body.dag_ids)
+    if allowed is not None:
+        dag_ids = allowed if dag_ids is None else dag_ids & allowed
     f = TiFilter(
         dag_ids=dag_ids,
         run_ids=body.dag_run_ids,
         task_ids=body.task_ids,
-        states=None if not body.state else [s.value if s else None for s in body.state],
+        states=states,
         pools=body.pool or None,
         queues=body.queue or None,
         executors=body.executor or None,
@@ -192,8 +209,7 @@ def get_task_instances_batch(
     )
     order = ti_listing.nulls_last(order_by(body.order_by, ti_listing.BATCH_ORDER_COLUMNS, "id"))
     limit = min(body.page_limit, settings.maximum_page_limit)
-    details, total = ti_listing.page(session, f, order, limit, body.page_offset)
-    return TaskInstanceCollectionResponse.of(details, total)
+    return ti_listing.page(session, f, order, limit, body.page_offset)
 
 
 @router.get(PREFIX + "/{task_id}/listMapped")

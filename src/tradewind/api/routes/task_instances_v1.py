@@ -24,7 +24,7 @@ from tradewind.api.routes._ti_common import (
     serialized_dag_or_404,
 )
 from tradewind.api.routes.task_instance_actions import clear_for, mark_or_note
-from tradewind.api.routes.task_instances import readable_dags
+from tradewind.api.routes.task_instances import batch_page, readable_dags
 from tradewind.api.schemas.task_instances import Text
 from tradewind.api.schemas.task_instances_v1 import (
     ClearTaskInstancesV1,
@@ -103,32 +103,14 @@ def get_task_instances_batch_v1(
     settings: SettingsDep,
 ) -> TaskInstanceCollectionV1:
     """Task instances across DAGs and runs, filtered by the body."""
-    allowed = readable_dags(principal, "~")
-    dag_ids: set[str] | None = None if body.dag_ids is None else set(body.dag_ids)
-    if allowed is not None:
-        dag_ids = allowed if dag_ids is None else dag_ids & allowed
     ranges = _ranges(
         logical_date=Bounds(gte=body.execution_date_gte, lte=body.execution_date_lte),
         start_date=Bounds(gte=body.start_date_gte, lte=body.start_date_lte),
         end_date=Bounds(gte=body.end_date_gte, lte=body.end_date_lte),
         duration=Bounds(gte=body.duration_gte, lte=body.duration_lte),
     )
-    states = None
-    if body.state:
-        states = parse_states(body.state)
-    f = TiFilter(
-        dag_ids=dag_ids,
-        run_ids=body.dag_run_ids,
-        task_ids=body.task_ids,
-        states=states,
-        pools=body.pool or None,
-        queues=body.queue or None,
-        executors=body.executor or None,
-        ranges=ranges,
-    )
-    order = ti_listing.nulls_last(order_by(body.order_by, ti_listing.BATCH_ORDER_COLUMNS, "id"))
-    limit = min(body.page_limit, settings.maximum_page_limit)
-    details, total = ti_listing.page(session, f, order, limit, body.page_offset)
+    states = parse_states(body.state) if body.state else None
+    details, total = batch_page(session, principal, settings, body, states, ranges)
     return TaskInstanceCollectionV1.of(details, total)
 
 

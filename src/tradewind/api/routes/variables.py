@@ -84,12 +84,6 @@ def _not_found(key: str) -> ApiError:
     return ApiError(404, f"The Variable with key: `{key}` was not found")
 
 
-def _pattern(value: str | None, name: str) -> str | None:
-    if value is not None and not storable(value):
-        raise ApiError(400, f"{name} must not contain NUL characters or lone surrogates")
-    return value
-
-
 def _read(session: SessionDep, key: str) -> queries.VariableRecord:
     record = queries.read_variable(session, key, read_encryptor()) if storable(key) else None
     if record is None:
@@ -109,7 +103,9 @@ def get_variables(
     substring (``%``/``_`` wildcards, ``a|b`` for either)."""
     principal.require(Action.READ, Resource.VARIABLE)
     order = deps.order_by(order_by, queries.ORDER_COLUMNS, "id")
-    condition = search_clause(Variable.key, _pattern(variable_key_pattern, "variable_key_pattern"))
+    condition = search_clause(
+        Variable.key, deps.search_pattern(variable_key_pattern, "variable_key_pattern")
+    )
     records, total = queries.variable_page(
         session,
         read_encryptor(),

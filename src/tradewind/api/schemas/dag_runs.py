@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from tradewind.api.schemas import StrictModel
+from tradewind.api.schemas import DateRangesBody, StrictModel
 from tradewind.api.schemas.dag_versions import DagVersionResponse
 from tradewind.db.models import DagRun
 from tradewind.db.queries.dagrun_listing import ORDERABLE, VersionInfo
@@ -189,7 +189,7 @@ class DAGRunClearBody(StrictModel):
     only_failed: bool = False
 
 
-class DAGRunsBatchBody(StrictModel):
+class DAGRunsBatchBody(DateRangesBody):
     """``POST /dags/~/dagRuns/list``: the filters of the list as a body."""
 
     order_by: Text | None = Field(None, json_schema_extra=order_by_doc(RUN_ORDER, many=False))
@@ -197,22 +197,6 @@ class DAGRunsBatchBody(StrictModel):
     page_limit: NonNegativeInt = 100
     dag_ids: list[Text] | None = None
     states: list[DagRunState | None] | None = None
-    run_after_gte: AwareDatetime | None = None
-    run_after_gt: AwareDatetime | None = None
-    run_after_lte: AwareDatetime | None = None
-    run_after_lt: AwareDatetime | None = None
-    logical_date_gte: AwareDatetime | None = None
-    logical_date_gt: AwareDatetime | None = None
-    logical_date_lte: AwareDatetime | None = None
-    logical_date_lt: AwareDatetime | None = None
-    start_date_gte: AwareDatetime | None = None
-    start_date_gt: AwareDatetime | None = None
-    start_date_lte: AwareDatetime | None = None
-    start_date_lt: AwareDatetime | None = None
-    end_date_gte: AwareDatetime | None = None
-    end_date_gt: AwareDatetime | None = None
-    end_date_lte: AwareDatetime | None = None
-    end_date_lt: AwareDatetime | None = None
 
 
 class DagRunListQuery(BaseModel):

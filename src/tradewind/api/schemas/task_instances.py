@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from tradewind.api.schemas import StrictModel
+from tradewind.api.schemas import DateRangesBody, StrictModel
 from tradewind.api.schemas.dag_versions import DagVersionResponse
 from tradewind.db.queries.ti_listing import TiDetail
 from tradewind.states import TaskInstanceState
@@ -225,29 +225,13 @@ class TaskInstanceCollectionResponse(BaseModel):
 # -- request bodies ---------------------------------------------------------------------------
 
 
-class TaskInstancesBatchBody(StrictModel):
+class TaskInstancesBatchBody(DateRangesBody):
     """``POST /dags/~/dagRuns/~/taskInstances/list``: filters, page and order."""
 
     dag_ids: list[Text] | None = None
     dag_run_ids: list[Text] | None = None
     task_ids: list[Text] | None = None
     state: list[TaskInstanceState | None] | None = None
-    run_after_gte: AwareDatetime | None = None
-    run_after_gt: AwareDatetime | None = None
-    run_after_lte: AwareDatetime | None = None
-    run_after_lt: AwareDatetime | None = None
-    logical_date_gte: AwareDatetime | None = None
-    logical_date_gt: AwareDatetime | None = None
-    logical_date_lte: AwareDatetime | None = None
-    logical_date_lt: AwareDatetime | None = None
-    start_date_gte: AwareDatetime | None = None
-    start_date_gt: AwareDatetime | None = None
-    start_date_lte: AwareDatetime | None = None
-    start_date_lt: AwareDatetime | None = None
-    end_date_gte: AwareDatetime | None = None
-    end_date_gt: AwareDatetime | None = None
-    end_date_lte: AwareDatetime | None = None
-    end_date_lt: AwareDatetime | None = None
     duration_gte: float | None = None
     duration_gt: float | None = None
     duration_lte: float | None = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -203,27 +204,31 @@ class SerializedDagCache:
     """Serialized DAGs by version id, for a long-running reader (the scheduler, the API).
 
     Versions never change once written, so a cached one is never stale; only "which version
-    is the latest" must be asked of the database.
+    is the latest" must be asked of the database. Safe to share between threads (the API
+    server's).
     """
 
     def __init__(self, maxsize: int = 256) -> None:
         self.maxsize = maxsize
         self._items: OrderedDict[int, SerializedDAG] = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, session: Session, version_id: int) -> SerializedDAG | None:
         from tradewind.serialization.dag_json import SerializedDAG
 
-        found = self._items.get(version_id)
-        if found is not None:
-            self._items.move_to_end(version_id)
-            return found
+        with self._lock:
+            found = self._items.get(version_id)
+            if found is not None:
+                self._items.move_to_end(version_id)
+                return found
         row = session.get(SerializedDagModel, version_id)
         if row is None:
             return None
         dag = SerializedDAG.from_dict(row.data)
-        self._items[version_id] = dag
-        while len(self._items) > self.maxsize:
-            self._items.popitem(last=False)
+        with self._lock:
+            self._items[version_id] = dag
+            while len(self._items) > self.maxsize:
+                self._items.popitem(last=False)
         return dag
 
     def latest(self, session: Session, dag_id: str) -> tuple[int, SerializedDAG] | None:
