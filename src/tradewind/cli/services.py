@@ -2,9 +2,10 @@
 commands.
 
 ``standalone`` is the embedded default on one machine: it makes ``$TRADEWIND_HOME`` (SQLite,
-a Fernet key, logs), migrates the database, runs the DAG processor in a child process and the
-scheduler with the local executor and a triggerer (in a thread) in this one, until Ctrl-C or
-SIGTERM.
+a Fernet key, logs), migrates the database, and runs the scheduler with the local executor
+in this process, with the DAG processor, a triggerer and the REST API in threads of it, until
+Ctrl-C or SIGTERM. Only DAG files are parsed in a process of their own (a small parse server
+that imports no database code), and tasks in the executor's workers.
 """
 
 from __future__ import annotations
@@ -152,6 +153,43 @@ def _start_triggerer(engine: Any) -> tuple[threading.Event, threading.Thread]:
     return stop, thread
 
 
+def _start_dag_processor(engine: Any, folder: Path) -> tuple[threading.Event, threading.Thread]:
+    """The DAG processor in a thread of this process (``standalone``): it shares the
+    database code already loaded here; files are parsed by a :class:`ParseServer`."""
+    import logging
+
+    from sqlalchemy.orm import sessionmaker
+
+    from tradewind.dag_processing.manager import DagProcessor
+    from tradewind.dag_processing.parse_server import ParseServer
+
+    # What it finds (new versions, import errors) is shown as a separate processor showed it.
+    processor_log = logging.getLogger("tradewind.dag_processor")
+    if not processor_log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        processor_log.addHandler(handler)
+        processor_log.setLevel(logging.INFO)
+        processor_log.propagate = False
+    server = ParseServer()
+    processor = DagProcessor(
+        folder, sessionmaker(bind=engine, expire_on_commit=False), parse=server.parse_files
+    )
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            processor.run_forever(stop)
+        except Exception:
+            processor_log.exception("the DAG processor stopped; DAG files are no longer read")
+        finally:
+            server.close()
+
+    thread = threading.Thread(target=run, name="dag-processor", daemon=True)
+    thread.start()
+    return stop, thread
+
+
 def _ensure_admin(engine: Any) -> str | None:
     """With no API user at all, make ``admin`` with a random password; that password (shown
     once), else ``None``."""
@@ -173,13 +211,11 @@ def _ensure_admin(engine: Any) -> str | None:
 
 
 def standalone(args: argparse.Namespace) -> int:
-    import subprocess
-
     from sqlalchemy.orm import Session
 
     from tradewind import config
     from tradewind.cli.common import dags_folder
-    from tradewind.db import migrate
+    from tradewind.db import schema_version
     from tradewind.db.queries.pools import ensure_default_pool
     from tradewind.db.session import database_url, get_engine
     from tradewind.secrets.encryption import ensure_fernet_key
@@ -190,7 +226,12 @@ def standalone(args: argparse.Namespace) -> int:
     ensure_fernet_key(home)
     url = database_url()
     engine = get_engine(url)
-    migrate.upgrade(engine)
+    if not schema_version.is_current(engine):
+        # Alembic is imported only when there is something to do: it would stay loaded, at
+        # about 10 MB, for the life of the service.
+        from tradewind.db import migrate
+
+        migrate.upgrade(engine)
     with Session(engine) as session, session.begin():
         ensure_default_pool(session)
     folder = dags_folder(args)
@@ -219,9 +260,7 @@ def standalone(args: argparse.Namespace) -> int:
     print("  New DAGs start paused: 'tradewind dags unpause DAG_ID', then")
     print("  'tradewind dags trigger DAG_ID' (in another terminal). Ctrl-C stops everything.")
     sys.stdout.flush()
-    processor = subprocess.Popen(
-        [sys.executable, "-m", "tradewind.cli.main", "dag-processor", "--dags-folder", str(folder)]
-    )
+    stop_processor, processor_thread = _start_dag_processor(engine, folder)
     stop_triggerer, triggerer_thread = _start_triggerer(engine)
     api_thread = api.start_thread()
     try:
@@ -229,10 +268,7 @@ def standalone(args: argparse.Namespace) -> int:
     finally:
         api.stop()
         stop_triggerer.set()
+        stop_processor.set()
         triggerer_thread.join(timeout=10)
         api_thread.join(timeout=10)
-        processor.terminate()
-        try:
-            processor.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            processor.kill()
+        processor_thread.join(timeout=10)

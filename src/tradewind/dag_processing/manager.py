@@ -42,6 +42,9 @@ from tradewind.dag_processing.parser import ParseResult, parse_files, warm_up
 log = logging.getLogger("tradewind.dag_processor")
 
 SessionFactory = Callable[[], Session]
+#: What parses files: :func:`~.parser.parse_files`, or a
+#: :meth:`~.parse_server.ParseServer.parse_files` of a server process.
+ParseFiles = Callable[..., Iterator[ParseResult]]
 
 
 def _as_bool(value: Any) -> bool:
@@ -82,6 +85,8 @@ class DagProcessor:
     ``paused_by_default`` from ``core.dags_are_paused_at_creation`` (true),
     ``refresh_interval`` (the full rescan, seconds) from ``dag_processor.refresh_interval``
     (300) and ``heartbeat_interval`` from ``dag_processor.heartbeat_interval`` (5).
+    Files are parsed in children forked from this process, or by ``parse`` (a
+    :class:`~.parse_server.ParseServer`'s, when this process must not fork).
 
     Example::
 
@@ -99,6 +104,7 @@ class DagProcessor:
         paused_by_default: bool | None = None,
         refresh_interval: float | None = None,
         heartbeat_interval: float | None = None,
+        parse: ParseFiles | None = None,
     ) -> None:
         from tradewind.dag_processing.parser import default_timeout
 
@@ -117,6 +123,8 @@ class DagProcessor:
         self.heartbeat_interval = float(
             heartbeat_interval or _setting("dag_processor", "heartbeat_interval", 5)
         )
+        #: Files are parsed in children of this process unless another ``parse`` is given.
+        self.parse: ParseFiles = parse_files if parse is None else parse
         #: Files seen by the last listing (to notice deletions between passes).
         self._known: set[str] = set()
         #: ``(mtime_ns, size)`` of each file when it was last parsed.
@@ -157,7 +165,7 @@ class DagProcessor:
             ]
         root = self.folder if self.folder.is_dir() else self.folder.parent
         owners: dict[str, str] | None = None
-        for result in parse_files(
+        for result in self.parse(
             to_parse, timeout=self.timeout, processes=self.processes, sys_path=[root]
         ):
             if owners is None:
@@ -304,7 +312,8 @@ class DagProcessor:
         """Process the folder until ``stop_event`` is set; heartbeat a job row meanwhile."""
         from tradewind.db.queries import dags as q
 
-        warm_up()
+        if self.parse is parse_files:
+            warm_up()  # this process is the children's parent
         with self.session_factory() as session, session.begin():
             job_id = q.start_job(session)
         self._stop, self._job_id, self._last_beat = stop_event, job_id, time.monotonic()
