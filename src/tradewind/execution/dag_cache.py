@@ -69,6 +69,10 @@ class DagFileCache:
             raise UnknownDagError(f"DAG {dag_id!r} is not defined in {path} (found: {found})")
         return dags[dag_id]
 
+    def dags_in(self, path: str, file_hash: str) -> list[DAG]:
+        """The DAGs cached for this version of ``path`` (none if it is not cached)."""
+        return list(self._files.get(self._cache_key(path, file_hash), {}).values())
+
     def mapped_task_ids(self, dag: DAG) -> frozenset[str]:
         """Ids of ``dag``'s mapped tasks (their outputs are pulled as lists downstream)."""
         ids = self._mapped.get(id(dag))

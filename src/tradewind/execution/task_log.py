@@ -143,6 +143,13 @@ def _uninstall() -> None:
             logging.getLogger("tradewind.task").setLevel(_saved["task_level"])
 
 
+def keep_routing_installed() -> None:
+    """Install routing for the rest of this process's life. A worker does, so the tries it
+    forks find it in place: installing it sets logger levels, and each level change walks
+    (and writes to) every logger of the process."""
+    _install()
+
+
 @contextlib.contextmanager
 def routing_installed() -> Iterator[None]:
     """Route task threads' output for the duration of the block (nestable)."""

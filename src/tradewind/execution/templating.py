@@ -109,15 +109,18 @@ def make_environment(dag: DAG | None, searchpath: list[str] | None = None) -> ji
     return env
 
 
-def _environment_for(task: AbstractOperator) -> jinja2.Environment:
-    dag = task.dag
-    if dag is None:
-        return make_environment(None)
+def environment_for_dag(dag: DAG) -> jinja2.Environment:
+    """``dag``'s Jinja environment, made once per DAG object."""
     env = dag.__dict__.get("_tw_jinja_env")
     if env is None:
         env = make_environment(dag)
         dag.__dict__["_tw_jinja_env"] = env
     return env
+
+
+def _environment_for(task: AbstractOperator) -> jinja2.Environment:
+    dag = task.dag
+    return make_environment(None) if dag is None else environment_for_dag(dag)
 
 
 def render_value(

@@ -25,8 +25,13 @@ from datetime import UTC, datetime
 
 from tradewind.execution.comms import Cancel, FrameReader, Shutdown, WorkerReady, send_frame
 from tradewind.execution.dag_cache import DagFileCache
+from tradewind.execution.priming import prime
 from tradewind.execution.supervisor import ExecutorGone, SupervisorSettings, TrySupervisor
-from tradewind.execution.task_log import capture_task_output, format_line
+from tradewind.execution.task_log import (
+    capture_task_output,
+    format_line,
+    keep_routing_installed,
+)
 from tradewind.execution.task_process import TryPlan, set_process_name
 from tradewind.executors.workload import VERSION, ExecuteTask, TaskOutcomeEvent
 from tradewind.task_logs.paths import logs_folder, resolve_log_path
@@ -41,12 +46,9 @@ PRELOAD = (
     "tradewind.execution.macros",
     "tradewind.execution.worker_client",
     "tradewind.xcom.object_storage_xcom",
-    # What deferring and resuming a task use (a deferrable sensor's triggers too).
+    # What deferring and resuming a task use. The built-in triggers (asyncio with them) and
+    # jsonschema are imported once a DAG file that needs them is (``execution.priming``).
     "tradewind.triggers.serialization",
-    "tradewind.triggers.temporal",
-    "tradewind.triggers.file",
-    # Params with a schema are checked with it in every try.
-    "jsonschema",
     "tradewind.sdk",
     "tradewind.sdk.params",
     "tradewind.operators",
@@ -171,6 +173,7 @@ class Worker:
                     workload.dag_id,
                     workload.dags_folder,
                 )
+            prime(self.cache.dags_in(workload.dag_file, workload.dag_file_hash))
             gc.freeze()  # the imported module is shared with every child: keep GC off it
         task = dag.get_task(workload.task_id)
         return TryPlan(
@@ -206,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     sock = socket.socket(fileno=int(args[0]))
     set_process_name("tradewind-wrkr")
     preload()
+    keep_routing_installed()
     with contextlib.suppress(Exception):
         warm_up()
     from tradewind import config

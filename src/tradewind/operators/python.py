@@ -7,12 +7,32 @@ A callable gets the context entries its signature names (or all of them with
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from tradewind.exceptions import TradewindException
 from tradewind.sdk.baseoperator import BaseOperator
+
+#: Signatures read so far, by callable. A worker fills it for the callables of the DAGs it
+#: imports (``execution.priming``), so the tries it forks find them here.
+_signatures: weakref.WeakKeyDictionary[Callable[..., Any], inspect.Signature] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def signature_of(fn: Callable[..., Any]) -> inspect.Signature:
+    """``inspect.signature(fn)``, read once per callable."""
+    try:
+        return _signatures[fn]
+    except (KeyError, TypeError):  # not read yet, or a callable that takes no weak reference
+        pass
+    sig = inspect.signature(fn)
+    with contextlib.suppress(TypeError):
+        _signatures[fn] = sig
+    return sig
 
 
 def determine_kwargs(
@@ -20,7 +40,7 @@ def determine_kwargs(
 ) -> dict[str, Any]:
     """The keyword arguments ``fn`` receives: everything with ``**kwargs``, else the names
     in its signature that ``context`` has and ``args`` did not fill."""
-    sig = inspect.signature(fn)
+    sig = signature_of(fn)
     params = list(sig.parameters.values())
     if any(p.kind == p.VAR_KEYWORD for p in params):
         return dict(context)

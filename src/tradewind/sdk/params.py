@@ -71,7 +71,7 @@ class Param:
     def _validate(self, value: Any) -> None:
         if not self.schema:
             return
-        if _type_only(self.schema):
+        if not needs_jsonschema(self):
             # The common schema, checked here: importing jsonschema costs a task process
             # that forked without it tens of milliseconds.
             if not _has_type(value, self.schema["type"]):
@@ -115,6 +115,8 @@ class Param:
 
 
 def _check_schema(schema: dict[str, Any]) -> None:
+    if _type_only(schema):
+        return  # valid by construction; jsonschema stays unimported (see ``_validate``)
     import jsonschema
 
     try:
@@ -232,6 +234,12 @@ _JSON_TYPES: dict[str, Any] = {
     "array": lambda v: isinstance(v, list),
     "object": lambda v: isinstance(v, dict),
 }
+
+
+def needs_jsonschema(param: Param) -> bool:
+    """Whether checking a value against ``param``'s schema takes ``jsonschema`` (a schema
+    saying only which basic type a value has is checked without it)."""
+    return bool(param.schema) and not _type_only(param.schema)
 
 
 def _type_only(schema: dict[str, Any]) -> bool:
