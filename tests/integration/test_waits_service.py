@@ -78,6 +78,12 @@ def test_a_reschedule_sensor_and_a_deferred_task_finish_in_the_service(
             select(TaskReschedule).where(TaskReschedule.ti_id == tis["sensor"].id)
         ).all()
     assert [p.try_number for p in pokes] == [1, 1]  # two reschedules, then the third poke
+    # As in Airflow, a task that resumed after a deferral keeps the start of its try: its
+    # duration covers the wait (the 0.05 s trigger at least).
+    deferred = tis["deferred"]
+    assert deferred.start_date is not None and deferred.end_date is not None
+    assert deferred.duration >= 0.05
+    assert deferred.end_date - deferred.start_date >= timedelta(seconds=0.05)
     # Deleting the DAG leaves no reschedule record and no trigger behind.
     from tradewind.db.queries.delete_dag import delete_dag
     from tradewind.db.queries.triggers import create
@@ -356,6 +362,10 @@ def test_a_trigger_can_end_its_task_without_a_worker(engine: Engine, tmp_path: P
     }
     log = "\n".join(p.read_text() for p in logs_folder().rglob("task_id=ends/*.log"))
     assert log.count("Starting ends") == 1  # it deferred, and never ran again
+    # Its try started in the worker: the start and the whole duration are recorded.
+    ends = tis["ends"]
+    assert ends.start_date is not None and ends.duration is not None
+    assert ends.end_date - ends.start_date >= timedelta(seconds=0.05)
 
 
 def test_a_dead_triggerers_triggers_are_claimed_by_another(

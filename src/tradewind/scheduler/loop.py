@@ -514,7 +514,7 @@ class Scheduler(RunCreation, QueuePass):
                     new=TI.RUNNING,
                     try_number=event.try_number,
                     values={
-                        "start_date": event.start_date,
+                        ti_queries.FIRST_START: event.start_date,
                         "pid": event.pid,
                         "hostname": event.hostname,
                         "last_heartbeat_at": event.start_date,

@@ -193,8 +193,13 @@ class RunSnapshot:
         # the deferral timed out): the machine's decisions do not depend on which.
         if rec is None or rec.state not in (TI.SCHEDULED, TI.DEFERRED):
             return False
+        # A try resuming after a deferral keeps its start, as in Airflow (its duration
+        # covers the wait); a new try, or a sensor's next poke, starts afresh.
+        resumed = try_number == rec.try_number and rec.reschedule_date is None
         rec.state, rec.try_number = TI.QUEUED, try_number
-        rec.start_date = rec.end_date = rec.next_retry_at = None
+        rec.end_date = rec.next_retry_at = None
+        if not resumed:
+            rec.start_date = None
         self.store((rec.task_id, rec.map_index), TI.QUEUED, try_number)
         return True
 
@@ -202,7 +207,7 @@ class RunSnapshot:
         rec = self.record(ti_id)
         if rec is None or rec.state is not TI.QUEUED or rec.try_number != try_number:
             return False
-        rec.state, rec.start_date = TI.RUNNING, start_date
+        rec.state, rec.start_date = TI.RUNNING, rec.start_date or start_date
         self.store((rec.task_id, rec.map_index), TI.RUNNING, try_number)
         return True
 
@@ -550,6 +555,10 @@ def _values_for(step: TI, rec: TaskInstanceRecord, now: datetime) -> dict[str, A
         # The try ended: nothing is left to resume.
         values["next_method"] = None
         values["next_kwargs"] = None
+    if step is TI.DEFERRED and rec.start_date is not None:
+        # Its start may not be written yet (a try that started and deferred between two
+        # passes): the task's start, kept while it waits and when it resumes.
+        values["start_date"] = rec.start_date
     if step in (TI.UP_FOR_RETRY, TI.UP_FOR_RESCHEDULE):
         values["next_retry_at"] = rec.next_retry_at
     if rec.rendered_map_index is not None and step is not TI.SCHEDULED:

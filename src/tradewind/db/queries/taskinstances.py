@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from tradewind.db.models import TaskInstance, TaskInstanceHistory
+from tradewind.executors.workload import RESCHEDULE_METHOD
 from tradewind.states import TaskInstanceState, check_transition
 
 #: Statements go to the table, not through the ORM's bulk-update machinery (a third of
@@ -39,6 +40,11 @@ _TABLE: Table = TaskInstance.__table__  # type: ignore[assignment]
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+#: A ``scheduled`` row whose try resumes after a deferral (not a sensor's next poke, the
+#: other kind of continued try).
+_RESUMING = _TABLE.c.next_method.is_not(None) & (_TABLE.c.next_method != RESCHEDULE_METHOD)
 
 
 def transition(
@@ -102,6 +108,10 @@ def transition_all(session: Session, moves: Sequence[Move]) -> bool:
     return held
 
 
+#: A ``values`` key of :func:`transition`: sets ``start_date`` only where it is not set.
+FIRST_START = "first_start_date"
+
+
 @functools.cache
 def _transition_statement(from_none: bool, with_try: bool, columns: tuple[str, ...]) -> Update:
     """The compare-and-set ``UPDATE`` of one shape, built once: the scheduler runs a few
@@ -111,7 +121,14 @@ def _transition_statement(from_none: bool, with_try: bool, columns: tuple[str, .
     stmt = stmt.where(c.state.is_(None) if from_none else c.state == bindparam("w_state"))
     if with_try:
         stmt = stmt.where(c.try_number == bindparam("w_try"))
-    return stmt.values({name: bindparam(f"v_{name}") for name in ("state", "updated_at", *columns)})
+    values: dict[Any, Any] = {
+        name: bindparam(f"v_{name}") for name in ("state", "updated_at", *columns)
+    }
+    if FIRST_START in columns:
+        # A try's start, unless the row has one: a try resuming after a deferral keeps it.
+        del values[FIRST_START]
+        values["start_date"] = func.coalesce(c.start_date, bindparam(f"v_{FIRST_START}"))
+    return stmt.values(values)
 
 
 def transition_many(
@@ -199,7 +216,8 @@ def mark_queued_many(
             try_number=case((c.next_method.is_(None), c.try_number + 1), else_=c.try_number),
             queued_dttm=now,
             queued_by_job_id=job_id,
-            start_date=None,
+            # A try resuming after a deferral keeps its start (Airflow); others start anew.
+            start_date=case((_RESUMING, c.start_date), else_=None),
             end_date=None,
             duration=None,
             next_retry_at=None,
