@@ -432,6 +432,13 @@ class StartsInTriggerer(BaseOperator):
         return note
 
 
+class FailsOnceAfterItsTrigger(StartsInTriggerer):
+    def resume(self, context, event=None, note=None):
+        if context["ti"].try_number == 1:
+            raise RuntimeError("the first try fails after its trigger")
+        return "second try"
+
+
 @dag(schedule=None)
 def waits_start_from_trigger():
     @task
@@ -444,6 +451,8 @@ def waits_start_from_trigger():
         task_id="past_moment", target_time=datetime(2020, 1, 1, tzinfo=UTC),
         start_from_trigger=True, end_from_trigger=True,
     )
+    # Retried at once: the failed try and its retry are written in one pass.
+    FailsOnceAfterItsTrigger(task_id="retried", retries=1, retry_delay=timedelta(0))
 
 waits_start_from_trigger()
 """
@@ -463,6 +472,7 @@ def test_a_task_can_start_waiting_in_the_triggerer_without_a_first_worker_try(
         "mapped[1]": ("success", 1),
         "mapped[2]": ("success", 1),
         "past_moment": ("success", 1),
+        "retried": ("success", 2),
     }
     # One worker try each for those that resume, none at all for the one ended by its trigger.
     logs = {p.parent.name: p.read_text() for p in logs_folder().rglob("task_id=starts/*.log")}

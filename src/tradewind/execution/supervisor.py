@@ -8,8 +8,10 @@ thread, so ``execution_timeout`` interrupts even a blocking call with ``SIGALRM`
 The child talks to the executor on the try's own channel (a socket the executor passed
 along with the workload): that it started, its service requests, and its outcome. The
 supervisor (the worker's only thread) relays nothing; it heartbeats while the try runs and,
-once it has reaped the child, says how the process ended
-(:class:`~tradewind.execution.comms.TryEnded`):
+once the child has ended, says how (:class:`~tradewind.execution.comms.TryEnded`). The child
+writes its exit code to a pipe just before it exits, so the worker takes its next try while
+the kernel still tears the old process down (:func:`reap_exited` reaps it later); a child
+that dies without writing it is watched until it has exited:
 
 - it exited normally, having sent its outcome: nothing more to say;
 - it died first (killed, out of memory, crashed): a ``crashed`` failure saying so, also
@@ -89,6 +91,19 @@ def _exited_cleanly(status: int) -> bool:
     return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
 
+def reap_exited(pids: list[int]) -> list[int]:
+    """Reap the task processes in ``pids`` that have exited; those still exiting."""
+    left = []
+    for pid in pids:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            continue
+        if done == 0:
+            left.append(pid)
+    return left
+
+
 class TrySupervisor:
     """Forks the child for one try and watches it until it ends (see the module docstring).
 
@@ -125,20 +140,25 @@ class TrySupervisor:
         sys.stdout.flush()
         sys.stderr.flush()
         parent = os.getpid()
+        done_r, done_w = os.pipe()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child never returns (coverage cannot see it)
-            child_main(self.plan, self.channel, self.executor.fileno(), parent)
+            os.close(done_r)
+            child_main(self.plan, self.channel, self.executor.fileno(), parent, done_w)
+        os.close(done_w)
         self.channel.close()
         self._pid = pid
         with contextlib.suppress(OSError):  # the child does it too: the first one wins
             os.setpgid(pid, pid)
         try:
-            status = self._watch()
+            status = self._watch(done_r)
         except BaseException:
             self._kill()
             if not self._reaped:
                 self._reap()
             raise
+        finally:
+            os.close(done_r)
         self._kill()  # anything the try left behind in its process group
         error = None
         if self._kill_reason is not None or not _exited_cleanly(status):
@@ -159,6 +179,12 @@ class TrySupervisor:
             with contextlib.suppress(OSError):
                 os.kill(self._pid, signal.SIGKILL)
 
+    @property
+    def exiting_pid(self) -> int | None:
+        """The child, if it reported its exit code and is still being torn down: the
+        worker reaps it later (:func:`reap_exited`)."""
+        return None if self._reaped or not self._pid else self._pid
+
     def _reap(self, flags: int = 0) -> int | None:
         """The child's wait status once it has exited (``None`` with ``WNOHANG`` if not)."""
         pid, status = os.waitpid(self._pid, flags)
@@ -167,8 +193,9 @@ class TrySupervisor:
         self._reaped = True
         return status
 
-    def _watch(self) -> int:
-        """Watch until the child has exited; its wait status."""
+    def _watch(self, done: int) -> int:
+        """Watch until the child has exited, or said with which code it exits (on
+        ``done``); its wait status."""
         limit = self.plan.task.execution_timeout
         now = time.monotonic()
         kill_at = now + limit.total_seconds() + self.settings.kill_grace if limit else None
@@ -180,6 +207,7 @@ class TrySupervisor:
             sel.register(self.executor, selectors.EVENT_READ, "executor")
             if pidfd is not None:
                 sel.register(pidfd, selectors.EVENT_READ, "exit")
+            sel.register(done, selectors.EVENT_READ, "done")
             try:
                 for frame in self.reader.buffered():
                     self._from_executor(frame, later)
@@ -194,6 +222,11 @@ class TrySupervisor:
                     for key, _ in sel.select(max(wait, 0.0)):
                         if key.data == "executor":
                             self._read_executor(later)
+                        elif key.data == "done":
+                            code = os.read(done, 1)
+                            if code and self._kill_reason is None:
+                                return code[0] << 8  # as waitpid reports an exit code
+                            sel.unregister(done)  # died without a word: wait for the exit
                         else:
                             exited = True
                     status = self._reap(0 if exited else os.WNOHANG)

@@ -78,8 +78,14 @@ def set_process_name(name: str) -> None:
     prctl(PR_SET_NAME, name.encode()[:15])
 
 
-def child_main(plan: TryPlan, sock: socket.socket, executor_fd: int, parent: int) -> None:
-    """The forked task process: run the try, send its outcome, exit. Never returns."""
+def child_main(
+    plan: TryPlan, sock: socket.socket, executor_fd: int, parent: int, done_fd: int | None = None
+) -> None:
+    """The forked task process: run the try, send its outcome, exit. Never returns.
+
+    Its exit code also goes to ``done_fd`` just before it exits: the kernel takes a while
+    to tear a process down, and its worker need not wait for that to take the next try.
+    """
     code = 1
     try:
         os.setpgid(0, 0)
@@ -101,6 +107,9 @@ def child_main(plan: TryPlan, sock: socket.socket, executor_fd: int, parent: int
         with contextlib.suppress(BaseException):
             plan.log.write_line(format_line("ERROR", traceback.format_exc().rstrip()))
     finally:
+        if done_fd is not None:
+            with contextlib.suppress(OSError):
+                os.write(done_fd, bytes([code]))
         os._exit(code)
 
 

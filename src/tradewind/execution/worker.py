@@ -26,7 +26,12 @@ from datetime import UTC, datetime
 from tradewind.execution.comms import Cancel, FrameReader, Shutdown, WorkerReady, send_frame
 from tradewind.execution.dag_cache import DagFileCache
 from tradewind.execution.priming import prime
-from tradewind.execution.supervisor import ExecutorGone, SupervisorSettings, TrySupervisor
+from tradewind.execution.supervisor import (
+    ExecutorGone,
+    SupervisorSettings,
+    TrySupervisor,
+    reap_exited,
+)
 from tradewind.execution.task_log import (
     capture_task_output,
     format_line,
@@ -105,12 +110,22 @@ class Worker:
         self.cache = cache
         self.hostname = socket.gethostname()
         self.logs = logs_folder()
+        #: Task processes done with their try and still being torn down by the kernel.
+        self.exiting: list[int] = []
 
     def serve(self) -> None:
         try:
             send_frame(self.sock, WorkerReady(pid=os.getpid()))
         except OSError:  # the executor is gone already
             return
+        try:
+            self._serve()
+        finally:
+            for pid in self.exiting:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, 0)
+
+    def _serve(self) -> None:
         while True:
             try:
                 frame = self.reader.read_blocking()
@@ -131,6 +146,7 @@ class Worker:
     def run(self, workload: ExecuteTask) -> bool:
         """Run one try and report it; whether the executor asked the worker to stop."""
         started = datetime.now(UTC)
+        self.exiting = reap_exited(self.exiting)
         fd = self.reader.take_fd()
         if fd is None:
             self._failed(workload, started, "the workload came without its channel")
@@ -151,7 +167,11 @@ class Worker:
                     self._failed(workload, started, error)
                     return False
                 supervisor = TrySupervisor(plan, self.sock, self.reader, self.settings, channel)
-                supervisor.run()
+                try:
+                    supervisor.run()
+                finally:
+                    if supervisor.exiting_pid is not None:
+                        self.exiting.append(supervisor.exiting_pid)
                 return supervisor.shutdown_requested
             finally:
                 log.close()

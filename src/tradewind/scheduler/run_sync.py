@@ -370,6 +370,7 @@ def _write_changes(
     reschedules: list[dict[str, Any]] = []
     started_deferred: dict[Key, int] = {}
     started_recs: list[TaskInstanceRecord] = []
+    new_triggers: list[tuple[tuple[str, str], dict[str, Any]]] = []
     expanded = {r.task_id for r in changes if r.map_index >= 0 and (r.task_id, -1) in snap.ids}
     for tid in sorted(expanded):
         # A mapped task expanded: its unexpanded row becomes map index 0 (as in Airflow),
@@ -410,13 +411,14 @@ def _write_changes(
         if key in ran and TI.UP_FOR_RESCHEDULE in segments[-1]:
             reschedules.append(_reschedule_row(ti_id, try_number, rec, now))
         deferral_values: dict[str, Any] = {}
+        trigger: tuple[str, str] | None = None  # (classpath, kwargs) of a trigger to make
         if key in ran and rec.state is TI.DEFERRED and rec.deferral is not None:
-            deferral_values = _deferral_values(session, rec.deferral, now)
+            deferral_values, trigger = _deferral_values(rec.deferral)
         start_trigger = _start_trigger(snap.dag, rec)
         if start_trigger is not None:
             # start_from_trigger: the new try begins waiting in the triggerer, no worker.
             segments[-1].append(TI.DEFERRED)
-            deferral_values = _start_deferral_values(session, start_trigger, try_number, now)
+            deferral_values, trigger = _start_deferral_values(start_trigger, try_number, now)
             started_deferred[key] = try_number + 1
             started_recs.append(rec)
         if len(segments) == 1 and rec.state is not TI.UP_FOR_RETRY:
@@ -428,17 +430,25 @@ def _write_changes(
                 columns.update(ran.get(key, {}) if step is TI.RUNNING else {})
                 columns.update(_values_for(step, rec, now))
             columns.update(deferral_values)
+            if trigger is not None:
+                # Its id is filled in when the pass's triggers are made, all at once.
+                columns["trigger_id"] = None
+                new_triggers.append((trigger, columns))
             with_try = TI.RUNNING in (old_state, *steps[:-1])
             batch.append(
                 (ti_id, old_state, steps[-1], steps[:-1], try_number if with_try else None, columns)
             )
             continue
+        if trigger is not None:
+            deferral_values["trigger_id"] = triggers.create(session, *trigger, now)
         current = old_state
-        for steps in segments:
+        for number, steps in enumerate(segments, 1):
             values: dict[str, Any] = {}
             for step in steps:
                 values.update(ran.get(key, {}) if step is TI.RUNNING else {})
                 values.update(_values_for(step, rec, now))
+            if number == len(segments):
+                values.update(deferral_values)  # the deferral is where the changes end
             if not ti_queries.transition(
                 session,
                 ti_id,
@@ -455,6 +465,10 @@ def _write_changes(
             snap.store(key, current, started_deferred.get(key, try_number))
             if current is TI.UP_FOR_RETRY:
                 ti_queries.archive_try(session, ti_id)
+    if new_triggers:
+        ids = triggers.create_many(session, [definition for definition, _ in new_triggers], now)
+        for trigger_id, (_, columns) in zip(ids, new_triggers, strict=True):
+            columns["trigger_id"] = trigger_id
     if batch:
         if ti_queries.transition_all(session, batch):
             for ti_id, _, state, via, _, _ in batch:
@@ -473,15 +487,15 @@ def _write_changes(
     return changed, consistent
 
 
-def _deferral_values(session: Session, deferral: Any, now: datetime) -> dict[str, Any]:
-    """Create the trigger a deferred try waits for; what its task instance records."""
-    trigger_id = triggers.create(session, deferral.trigger_classpath, deferral.trigger_kwargs, now)
-    return {
-        "trigger_id": trigger_id,
+def _deferral_values(deferral: Any) -> tuple[dict[str, Any], tuple[str, str]]:
+    """What the task instance of a deferred try records (but the trigger's id), and the
+    ``(classpath, kwargs)`` of the trigger it waits for."""
+    values = {
         "trigger_timeout": deferral.timeout_at,
         "next_method": deferral.next_method,
         "next_kwargs": deferral.next_kwargs,
     }
+    return values, (deferral.trigger_classpath, deferral.trigger_kwargs)
 
 
 def _start_trigger(dag: Any, rec: TaskInstanceRecord) -> dict[str, Any] | None:
@@ -495,14 +509,13 @@ def _start_trigger(dag: Any, rec: TaskInstanceRecord) -> dict[str, Any] | None:
 
 
 def _start_deferral_values(
-    session: Session, start: dict[str, Any], try_number: int, now: datetime
-) -> dict[str, Any]:
-    """Create the trigger a task with ``start_from_trigger`` waits for before any worker
-    try; what its task instance records (the try it begins, counted as started now)."""
-    trigger_id = triggers.create(session, start["trigger_cls"], start["trigger_kwargs"], now)
+    start: dict[str, Any], try_number: int, now: datetime
+) -> tuple[dict[str, Any], tuple[str, str]]:
+    """What the task instance of a task with ``start_from_trigger`` records as it begins
+    a try waiting (counted as started now), but the trigger's id; and the trigger's
+    ``(classpath, kwargs)``."""
     timeout = start.get("timeout")
-    return {
-        "trigger_id": trigger_id,
+    values = {
         "trigger_timeout": now + timedelta(seconds=timeout) if timeout is not None else None,
         "next_method": start["next_method"],
         "next_kwargs": start["next_kwargs"],
@@ -511,6 +524,7 @@ def _start_deferral_values(
         "end_date": None,
         "duration": None,
     }
+    return values, (start["trigger_cls"], start["trigger_kwargs"])
 
 
 def _reschedule_row(

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from tradewind.db.dialects import for_update_skip_locked
@@ -28,16 +28,23 @@ _DEFERRED = TaskInstanceState.DEFERRED.value
 _SCHEDULED = TaskInstanceState.SCHEDULED.value
 
 RunKey = tuple[str, str]
+_TRIGGERS: Table = Trigger.__table__  # type: ignore[assignment]
 
 
 def create(session: Session, classpath: str, kwargs: str, now: datetime) -> int:
     """A new trigger (nobody runs it yet); its id."""
-    result = session.execute(
-        insert(Trigger)
-        .values(classpath=classpath, kwargs=kwargs, created_date=now)
-        .returning(Trigger.id)
-    )
-    return int(result.scalar_one())
+    [trigger_id] = create_many(session, [(classpath, kwargs)], now)
+    return trigger_id
+
+
+def create_many(session: Session, definitions: list[tuple[str, str]], now: datetime) -> list[int]:
+    """New triggers from ``(classpath, kwargs)`` pairs, in one statement; their ids, in
+    order. (A scheduling pass that saw many tries defer makes all their triggers at once.)"""
+    if not definitions:
+        return []
+    rows = [{"classpath": c, "kwargs": k, "created_date": now} for c, k in definitions]
+    statement = insert(_TRIGGERS).returning(_TRIGGERS.c.id, sort_by_parameter_order=True)
+    return [int(i) for i in session.connection().execute(statement, rows).scalars()]
 
 
 def claim(session: Session, triggerer_id: int, capacity: int, alive_since: datetime) -> int:
