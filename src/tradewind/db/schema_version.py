@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
 
 #: The newest migration in ``db/migrations/versions``: the revision the code expects.
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 
 #: Alembic's default version table (``migrations/env.py`` does not rename it).
 VERSION_TABLE = "alembic_version"

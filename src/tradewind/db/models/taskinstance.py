@@ -83,6 +83,8 @@ class TaskInstance(_TaskInstanceColumns, Base):
         Index(None, "dag_id", "run_id", "state", "try_number", "map_index"),
         Index(None, "state", "pool"),
         Index(None, "state", "queue"),
+        # Finds the instance a trigger wakes (as Airflow's ``ti_trigger_id``).
+        Index(None, "trigger_id"),
     )
 
 
