@@ -381,3 +381,33 @@ def test_end_waits_for_running_tries_and_stops_the_workers(harness: Harness) -> 
     )
     assert harness.executor._io is not None
     assert harness.executor._io.workers == []
+
+
+def _children(pid: int) -> list[str]:
+    """States of ``pid``'s child processes (``Z`` for one exited and not yet reaped)."""
+    states = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                states.append(fields[0])
+    return states
+
+
+def test_task_processes_are_reaped_while_the_worker_goes_on(harness: Harness) -> None:
+    # A worker takes its next try once the last task process said its exit code, before
+    # the kernel has torn it down: those are reaped later, and never pile up.
+    for _ in range(12):
+        harness.queue("produce")
+    for i in range(1, 13):
+        assert harness.wait_for(TaskOutcomeEvent, f"ti-{i}").state is TI.SUCCESS
+    workers = {int(p) for p in harness.imports()}
+    assert workers
+    time.sleep(0.3)
+    for pid in workers:
+        assert _children(pid).count("Z") <= 1
+    assert harness.run("produce").state is TI.SUCCESS

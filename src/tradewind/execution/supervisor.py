@@ -10,7 +10,7 @@ along with the workload): that it started, its service requests, and its outcome
 supervisor (the worker's only thread) relays nothing; it heartbeats while the try runs and,
 once the child has ended, says how (:class:`~tradewind.execution.comms.TryEnded`). The child
 writes its exit code to a pipe just before it exits, so the worker takes its next try while
-the kernel still tears the old process down (:func:`reap_exited` reaps it later); a child
+the kernel still tears the old process down (it reaps it after that try); a child
 that dies without writing it is watched until it has exited:
 
 - it exited normally, having sent its outcome: nothing more to say;
@@ -91,19 +91,6 @@ def _exited_cleanly(status: int) -> bool:
     return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
 
-def reap_exited(pids: list[int]) -> list[int]:
-    """Reap the task processes in ``pids`` that have exited; those still exiting."""
-    left = []
-    for pid in pids:
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            continue
-        if done == 0:
-            left.append(pid)
-    return left
-
-
 class TrySupervisor:
     """Forks the child for one try and watches it until it ends (see the module docstring).
 
@@ -182,7 +169,7 @@ class TrySupervisor:
     @property
     def exiting_pid(self) -> int | None:
         """The child, if it reported its exit code and is still being torn down: the
-        worker reaps it later (:func:`reap_exited`)."""
+        worker reaps it after its next try."""
         return None if self._reaped or not self._pid else self._pid
 
     def _reap(self, flags: int = 0) -> int | None:

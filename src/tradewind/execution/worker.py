@@ -30,7 +30,6 @@ from tradewind.execution.supervisor import (
     ExecutorGone,
     SupervisorSettings,
     TrySupervisor,
-    reap_exited,
 )
 from tradewind.execution.task_log import (
     capture_task_output,
@@ -146,7 +145,6 @@ class Worker:
     def run(self, workload: ExecuteTask) -> bool:
         """Run one try and report it; whether the executor asked the worker to stop."""
         started = datetime.now(UTC)
-        self.exiting = reap_exited(self.exiting)
         fd = self.reader.take_fd()
         if fd is None:
             self._failed(workload, started, "the workload came without its channel")
@@ -170,6 +168,12 @@ class Worker:
                 try:
                     supervisor.run()
                 finally:
+                    # Those of earlier tries have had this whole try to exit: at most the
+                    # last one is left unreaped.
+                    for pid in self.exiting:
+                        with contextlib.suppress(ChildProcessError):
+                            os.waitpid(pid, 0)
+                    self.exiting = []
                     if supervisor.exiting_pid is not None:
                         self.exiting.append(supervisor.exiting_pid)
                 return supervisor.shutdown_requested
