@@ -19,9 +19,11 @@ from tradewind.api.schemas.bulk import (
     BulkDeleteAction,
     BulkResponse,
     BulkUpdateAction,
+    duplicates,
     results_for,
 )
 from tradewind.db.queries import audit
+from tradewind.db.queries.search import storable
 
 #: The permission each kind of action needs.
 PERMISSION = {
@@ -31,6 +33,18 @@ PERMISSION = {
 }
 
 Handler = Callable[[Session, Any], list[str]]
+
+
+def split_existing(
+    ids: list[str], existing: Callable[[list[str]], set[str]], what: str
+) -> tuple[set[str], list[str]]:
+    """``(ids that exist, ids that do not)`` of one action's entities, ``existing`` saying
+    which exist; an id given twice is refused (``what`` names them in the message)."""
+    repeated = duplicates(ids)
+    if repeated:
+        raise ActionError(400, f"These {what} are given more than once: {repeated}")
+    found = existing([i for i in ids if storable(i)])
+    return found, [i for i in ids if i not in found]
 
 
 def apply_bulk(

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Response
 
 from tradewind.api import deps
 from tradewind.api.auth.roles import Action, Resource
-from tradewind.api.bulk import apply_bulk
+from tradewind.api.bulk import apply_bulk, split_existing
 from tradewind.api.deps import PageDep, PrincipalDep, SessionDep
 from tradewind.api.errors import ApiError
 from tradewind.api.routes.connection_probe import probe, require_enabled
@@ -34,7 +34,6 @@ from tradewind.api.schemas.bulk import (
     BulkDeleteAction,
     BulkResponse,
     BulkUpdateAction,
-    duplicates,
     split_mask,
     update_fields,
 )
@@ -241,11 +240,9 @@ def bulk_connections(
 
 
 def _split(session: SessionDep, ids: list[str]) -> tuple[set[str], list[str]]:
-    repeated = duplicates(ids)
-    if repeated:
-        raise ActionError(400, f"These connection_ids are given more than once: {repeated}")
-    found = queries.existing_connections(session, [i for i in ids if storable(i)])
-    return found, [i for i in ids if i not in found]
+    return split_existing(
+        ids, lambda ids: queries.existing_connections(session, ids), "connection_ids"
+    )
 
 
 def _secrets_key(entities: list[ConnectionBody]) -> None:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Response
 
 from tradewind.api import deps
 from tradewind.api.auth.roles import Action, Resource
-from tradewind.api.bulk import apply_bulk
+from tradewind.api.bulk import apply_bulk, split_existing
 from tradewind.api.deps import PageDep, PrincipalDep, SessionDep
 from tradewind.api.errors import ApiError
 from tradewind.api.schemas.bulk import (
@@ -26,7 +26,6 @@ from tradewind.api.schemas.bulk import (
     BulkDeleteAction,
     BulkResponse,
     BulkUpdateAction,
-    duplicates,
     split_mask,
     update_fields,
 )
@@ -197,11 +196,7 @@ def bulk_pools(
 
 
 def _split(session: SessionDep, names: list[str]) -> tuple[set[str], list[str]]:
-    repeated = duplicates(names)
-    if repeated:
-        raise ActionError(400, f"These pool names are given more than once: {repeated}")
-    found = queries.existing_pools(session, [n for n in names if storable(n)])
-    return found, [n for n in names if n not in found]
+    return split_existing(names, lambda ids: queries.existing_pools(session, ids), "pool names")
 
 
 def _bulk_create(session: SessionDep, action: BulkCreateAction[PoolBody]) -> list[str]:

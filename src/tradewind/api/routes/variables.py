@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Response
 
 from tradewind.api import deps
 from tradewind.api.auth.roles import Action, Resource
-from tradewind.api.bulk import apply_bulk
+from tradewind.api.bulk import apply_bulk, split_existing
 from tradewind.api.deps import PageDep, PrincipalDep, SessionDep
 from tradewind.api.errors import ApiError, ProblemDetail
 from tradewind.api.schemas.bulk import (
@@ -26,7 +26,6 @@ from tradewind.api.schemas.bulk import (
     BulkDeleteAction,
     BulkResponse,
     BulkUpdateAction,
-    duplicates,
     split_mask,
     update_fields,
 )
@@ -224,11 +223,7 @@ def bulk_variables(
 
 
 def _split(session: SessionDep, keys: list[str]) -> tuple[set[str], list[str]]:
-    repeated = duplicates(keys)
-    if repeated:
-        raise ActionError(400, f"These keys are given more than once: {repeated}")
-    found = queries.existing_keys(session, [k for k in keys if storable(k)])
-    return found, [k for k in keys if k not in found]
+    return split_existing(keys, lambda ids: queries.existing_keys(session, ids), "keys")
 
 
 def _bulk_create(session: SessionDep, action: BulkCreateAction[VariableBody]) -> list[str]:
